@@ -1,0 +1,124 @@
+"""The ``mgno`` command line: parses arguments and calls public functions.
+
+Every verb is a thin wrapper over a function a user can call from Python.
+Bad input prints ``mgno: error: <one line>`` on stderr and exits with status 2;
+``--json`` prints exactly one JSON object on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from mgno.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------- info
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="model summary and parameter count of a preset")
+    p.add_argument("--preset", required=True, help="preset name (see `mgno info --list`)")
+    p.add_argument(
+        "--grid",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="grid size per axis used to report the level sizes (default: the preset's grid)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from mgno.nn.summary import format_summary, summarize_preset
+
+    summary = summarize_preset(args.preset, grid=args.grid)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def _add_presets(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list the model presets")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    from mgno.presets import list_presets, preset_description
+
+    names = list_presets()
+    if args.json:
+        _print_json({name: preset_description(name) for name in names})
+    else:
+        for name in names:
+            print(f"{name:20s} {preset_description(name)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job on an embedded default (used by `make demo`)")
+    p.add_argument("--out", default="demo_out", help="folder for what the demo writes")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from mgno.demo import run_demo
+
+    run_demo(out_dir=args.out, seed=args.seed)
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+# Each verb: (name, add-parser function, run function). Add a verb by writing
+# its two functions above and one line here.
+_VERBS: list[tuple[str, Callable, Callable]] = [
+    ("info", _add_info, _run_info),
+    ("presets", _add_presets, _run_presets),
+    ("demo", _add_demo, _run_demo),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mgno`` command."""
+    from mgno import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mgno",
+        description="Multigrid neural operators: generate PDE data, train, evaluate, compare.",
+    )
+    parser.add_argument("--version", action="version", version=f"mgno {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    for _name, add, _run in _VERBS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mgno`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    runners = {name: run for name, _add, run in _VERBS}
+    try:
+        return int(runners[args.verb](args) or 0)
+    except (InputError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"mgno: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mgno: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

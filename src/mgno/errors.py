@@ -1,0 +1,17 @@
+"""Exceptions shared by every layer of mgno.
+
+Everything a user can get wrong (a file, a field, an option) raises
+:class:`InputError`, a :class:`ValueError` whose message is one line that names
+what was given and what was expected. The command-line interface turns it into
+``mgno: error: <message>`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input from the user: a file, a field of a file, or an option.
+
+    The message is a single line naming the file or option, the field, what was
+    found and what was expected.
+    """

@@ -1,0 +1,205 @@
+"""The MgNO network: layers ``sigma(W u + b(u))`` with multigrid operators ``W``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mgno.nn.boundary import normalize_boundary
+from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.stencil import StencilConv
+
+BIASES = ("linear", "conv", "none")
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh}
+
+
+class MgNO(nn.Module):
+    """Multigrid neural operator.
+
+    Each layer computes ``u <- sigma(W u + b(u))``: ``W`` a
+    :class:`~mgno.nn.multigrid.MultigridOperator` and ``b`` the bias. There is no
+    lifting network: the first layer maps the raw input channels straight to
+    ``channels``; a 1x1 projection gives the output channels.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels of the input function(s) and of the output.
+    dim
+        Number of spatial axes (1, 2 or 3).
+    channels
+        Hidden channels ``n`` of every layer.
+    layers
+        Number of ``sigma(W u + b(u))`` layers.
+    levels
+        Multigrid levels. ``None`` derives them from ``grid``: the most levels
+        whose coarsest grid keeps ``min_coarse`` nodes per axis.
+    grid
+        The training grid (nodes per axis); recorded in the config, and used to
+        derive ``levels`` when it is ``None``.
+    min_coarse
+        Smallest coarse grid when the levels are derived.
+    boundary
+        ``dirichlet``, ``neumann`` or ``periodic``, for all axes or per axis.
+    pre_smooth, post_smooth, restrict, kernel_size, prolongation_kernel_size
+        Passed to :class:`~mgno.nn.multigrid.MultigridOperator`.
+    bias
+        ``"linear"``: ``b(u)`` is a 1x1 convolution of the layer input plus a
+        constant (Darcy, pipe); ``"conv"``: every convolution inside ``W`` has a
+        bias (Navier-Stokes, Helmholtz; pair it with ``norm``); ``"none"``.
+    norm
+        Normalisation after each prolongation inside ``W`` (``"none"``,
+        ``"group"``, ``"instance"``); none is tied to a grid size.
+    skip
+        Add the input to the output (needs ``in_channels == out_channels``).
+    activation
+        ``gelu`` (the paper), ``relu``, ``silu`` or ``tanh``.
+
+    Shapes
+    ------
+    (batch, in_channels, *grid) -> (batch, out_channels, *grid).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        dim: int = 2,
+        channels: int = 24,
+        layers: int = 4,
+        levels: int | None = None,
+        grid: Sequence[int] | None = None,
+        min_coarse: int = 4,
+        boundary: str | Sequence[str] = "dirichlet",
+        pre_smooth: int | Sequence[int] | None = None,
+        post_smooth: int | Sequence[int] = 0,
+        restrict: str = "f",
+        kernel_size: int = 3,
+        prolongation_kernel_size: int = 4,
+        bias: str = "linear",
+        norm: str | None = "none",
+        skip: bool = False,
+        activation: str = "gelu",
+    ) -> None:
+        super().__init__()
+        if bias not in BIASES:
+            raise ValueError(f"bias: expected one of {BIASES}, got {bias!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {tuple(ACTIVATIONS)}, got {activation!r}"
+            )
+        if layers < 1 or channels < 1:
+            raise ValueError(
+                f"layers and channels: expected positive integers, got {layers} and {channels}"
+            )
+        if grid is not None:
+            grid = [int(n) for n in grid]
+            if len(grid) != dim:
+                raise ValueError(
+                    f"grid: expected {dim} sizes (one per spatial axis), got {len(grid)}: {grid}"
+                )
+        if levels is None:
+            if grid is None:
+                raise ValueError(
+                    "levels: give the number of levels, or the training grid to derive it"
+                )
+            levels = derive_levels(grid, min_coarse=min_coarse)
+        if skip and in_channels != out_channels:
+            raise ValueError(
+                f"skip: a global skip needs in_channels == out_channels, got {in_channels} "
+                f"and {out_channels}"
+            )
+        boundary = normalize_boundary(boundary, dim)
+        self.config: dict[str, Any] = {
+            "model": "mgno",
+            "in_channels": int(in_channels),
+            "out_channels": int(out_channels),
+            "dim": int(dim),
+            "channels": int(channels),
+            "layers": int(layers),
+            "levels": int(levels),
+            "grid": grid,
+            "min_coarse": int(min_coarse),
+            "boundary": list(boundary),
+            "pre_smooth": pre_smooth
+            if pre_smooth is None or isinstance(pre_smooth, int)
+            else [int(s) for s in pre_smooth],
+            "post_smooth": post_smooth
+            if isinstance(post_smooth, int)
+            else [int(s) for s in post_smooth],
+            "restrict": restrict,
+            "kernel_size": int(kernel_size),
+            "prolongation_kernel_size": int(prolongation_kernel_size),
+            "bias": bias,
+            "norm": "none" if norm is None else norm,
+            "skip": bool(skip),
+            "activation": activation,
+        }
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.dim = dim
+        self.skip = skip
+        self.act = ACTIVATIONS[activation]
+        op_kw = dict(
+            dim=dim,
+            levels=levels,
+            boundary=boundary,
+            pre_smooth=pre_smooth,
+            post_smooth=post_smooth,
+            restrict=restrict,
+            kernel_size=kernel_size,
+            prolongation_kernel_size=prolongation_kernel_size,
+            bias=bias == "conv",
+            norm=norm,
+        )
+        widths = [in_channels] + [channels] * layers
+        self.operators = nn.ModuleList(
+            MultigridOperator(widths[i], channels, **op_kw) for i in range(layers)
+        )
+        self.biases = nn.ModuleList(
+            StencilConv(widths[i], channels, dim=dim, kernel_size=1, boundary=boundary, bias=True)
+            if bias == "linear"
+            else nn.Identity()
+            for i in range(layers)
+        )
+        self.projection = StencilConv(
+            channels, out_channels, dim=dim, kernel_size=1, boundary=boundary, bias=True
+        )
+
+    @property
+    def levels(self) -> int:
+        """Number of multigrid levels of every layer."""
+        return self.config["levels"]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MgNO:
+        """Build from a plain config dict (as in ``model.config``); unknown keys raise."""
+        cfg = dict(config)
+        family = cfg.pop("model", "mgno")
+        if family != "mgno":
+            raise ValueError(f"model: expected 'mgno' for MgNO.from_config, got {family!r}")
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(cfg) - allowed)
+        if unknown:
+            raise ValueError(
+                f"MgNO config: unknown key(s) {', '.join(unknown)}; expected some of "
+                f"{', '.join(sorted(allowed))}"
+            )
+        missing = [k for k in ("in_channels", "out_channels") if k not in cfg]
+        if missing:
+            raise ValueError(f"MgNO config: missing key(s) {', '.join(missing)}")
+        return cls(**cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = x
+        for op, bias in zip(self.operators, self.biases, strict=True):
+            wu = op(u)
+            u = self.act(wu + bias(u) if not isinstance(bias, nn.Identity) else wu)
+        out = self.projection(u)
+        return out + x if self.skip else out

@@ -1,0 +1,306 @@
+"""The multigrid linear operator ``W`` of MgNO.
+
+``W`` maps ``c_in`` input channels (the right-hand side ``f``) to ``c_out``
+output channels (the solution ``u``) on a 1-D, 2-D or 3-D node-based grid by one
+multi-channel multigrid cycle with no nonlinearity inside it::
+
+    level 1 (finest):  u = S f, then u <- u + S (f - A u)  (pre-smoothing)
+    restriction:       u^{l+1} = Pi u^l,
+                       f^{l+1} = R f^l             (restrict="f", the authors' code)
+                              or R (f^l - A u^l)   (restrict="residual", the paper)
+    coarse levels:     u <- u + S (f - A u)  repeated pre_smooth[l] times
+    prolongation:      u^l <- u^l + P^T u^{l+1}, optional normalisation,
+                       then post_smooth[l] smoothing steps (a V-cycle; with no
+                       post-smoothing it is the paper's backslash cycle)
+
+``A``, ``S``, ``R`` and ``Pi`` are learnable stencils, ``P^T`` a learnable
+stride-2 transposed convolution; every one has its own weights. Boundary
+conditions enter through the ghost nodes of every convolution. Without biases
+and normalisation the operator is exactly linear in ``f``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mgno.nn.boundary import normalize_boundary
+from mgno.nn.stencil import Prolongation, StencilConv, coarse_size
+
+RESTRICTIONS = ("f", "residual")
+NORMS = ("none", "group", "instance")
+
+
+def level_shapes(grid: Sequence[int], levels: int) -> list[tuple[int, ...]]:
+    """Grid shape of every level, finest first (each axis ``n -> ceil(n / 2)``)."""
+    shapes = [tuple(int(n) for n in grid)]
+    for _ in range(levels - 1):
+        shapes.append(tuple(coarse_size(n) for n in shapes[-1]))
+    return shapes
+
+
+def derive_levels(grid: Sequence[int], min_coarse: int = 4, max_levels: int | None = None) -> int:
+    """Largest number of levels whose coarsest grid keeps ``min_coarse`` nodes per axis.
+
+    Examples: 64 -> 5 levels (64, 32, 16, 8, 4); 211 -> 7 (..., 7, 4); 63 -> 5.
+    """
+    if min_coarse < 2:
+        raise ValueError(f"min_coarse: expected an integer >= 2, got {min_coarse}")
+    levels = 1
+    shape = tuple(grid)
+    while min(coarse_size(n) for n in shape) >= min_coarse:
+        shape = tuple(coarse_size(n) for n in shape)
+        levels += 1
+        if max_levels is not None and levels >= max_levels:
+            break
+    return levels
+
+
+def smoothing_steps(spec: int | Sequence[int] | None, levels: int, name: str) -> tuple[int, ...]:
+    """Expand a smoothing specification to one count per level.
+
+    ``None`` gives the paper's pre-smoothing: one step per level and two on the
+    coarsest; an integer gives that many on every level; a sequence must have one
+    entry per level.
+    """
+    if spec is None:
+        counts = [1] * levels
+        counts[-1] = 2 if levels > 1 else 1
+    elif isinstance(spec, int):
+        counts = [spec] * levels
+    else:
+        counts = [int(s) for s in spec]
+        if len(counts) != levels:
+            raise ValueError(
+                f"{name}: expected one smoothing count per level ({levels}), "
+                f"got {len(counts)}: {list(spec)}"
+            )
+    if any(c < 0 for c in counts):
+        raise ValueError(f"{name}: smoothing counts must be >= 0, got {counts}")
+    return tuple(counts)
+
+
+class Smoother(nn.Module):
+    """One smoothing step ``u <- u + S (f - A u)``; with no ``u`` yet, ``u = S f``.
+
+    Shapes: u (batch, c_u, *grid), f (batch, c_f, *grid) -> (batch, c_u, *grid).
+    """
+
+    def __init__(
+        self,
+        c_f: int,
+        c_u: int,
+        *,
+        dim: int,
+        kernel_size: int,
+        boundary: Sequence[str],
+        bias: bool,
+        first: bool = False,
+    ) -> None:
+        super().__init__()
+        kw = dict(dim=dim, kernel_size=kernel_size, boundary=boundary, bias=bias)
+        self.A = None if first else StencilConv(c_u, c_f, **kw)
+        self.S = StencilConv(c_f, c_u, **kw)
+
+    def forward(self, u: torch.Tensor | None, f: torch.Tensor) -> torch.Tensor:
+        if self.A is None:
+            return self.S(f)
+        return u + self.S(f - self.A(u))
+
+
+def _make_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "group":
+        return nn.GroupNorm(1, channels)  # over channels and space: any grid size
+    if kind == "instance":
+        return nn.GroupNorm(channels, channels)
+    return nn.Identity()
+
+
+class MultigridLevel(nn.Module):
+    """Parameters of one level: pre-smoothers, restriction, prolongation, post-smoothers."""
+
+    def __init__(
+        self,
+        c_f: int,
+        c_u: int,
+        *,
+        dim: int,
+        boundary: Sequence[str],
+        kernel_size: int,
+        prolongation_kernel_size: int,
+        pre: int,
+        post: int,
+        finest: bool,
+        coarsest: bool,
+        restrict: str,
+        bias: bool,
+        norm: str,
+    ) -> None:
+        super().__init__()
+        kw = dict(dim=dim, kernel_size=kernel_size, boundary=boundary, bias=bias)
+        self.pre = nn.ModuleList(
+            Smoother(c_f, c_u, first=finest and i == 0, **kw) for i in range(pre)
+        )
+        self.post = nn.ModuleList()
+        self.Pi = self.R = self.A_residual = self.prolong = None
+        self.norm: nn.Module = nn.Identity()
+        if not coarsest:
+            self.Pi = StencilConv(c_u, c_u, stride=2, **kw)
+            self.R = StencilConv(c_f, c_f, stride=2, **kw)
+            if restrict == "residual":
+                self.A_residual = StencilConv(c_u, c_f, **kw)
+            self.prolong = Prolongation(
+                c_u, dim=dim, kernel_size=prolongation_kernel_size, boundary=boundary, bias=bias
+            )
+            self.norm = _make_norm(norm, c_u)
+            self.post = nn.ModuleList(Smoother(c_f, c_u, **kw) for _ in range(post))
+
+
+class MultigridOperator(nn.Module):
+    """Multi-channel multigrid cycle: the linear operator ``W`` of an MgNO layer.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels of ``f`` (input) and ``u`` (output).
+    dim
+        Number of spatial axes: 1, 2 or 3.
+    levels
+        Number of grid levels including the finest.
+    boundary
+        ``dirichlet``, ``neumann`` or ``periodic``, one for all axes or one per axis.
+    pre_smooth, post_smooth
+        Smoothing steps per level (int for every level, or one per level).
+        ``pre_smooth=None`` is the paper's: one per level, two on the coarsest.
+    restrict
+        ``"f"`` restricts the right-hand side itself (the authors' code),
+        ``"residual"`` restricts ``f - A u`` (the paper).
+    kernel_size
+        Odd width of the smoothing and restriction stencils (3 in the paper).
+    prolongation_kernel_size
+        Width of the transposed-convolution prolongation (4 in the paper; 3 is
+        the symmetric node-aligned interpolation stencil).
+    bias
+        Give every convolution a bias (the operator is then affine, not linear).
+    norm
+        ``"none"``, ``"group"`` (normalise over channels and space, per-channel
+        affine) or ``"instance"`` after each prolongation; either works on any
+        grid size but makes the operator nonlinear.
+
+    Shapes
+    ------
+    (batch, in_channels, *grid) -> (batch, out_channels, *grid) for any grid of
+    ``dim`` axes, odd or even, whose coarsest level keeps at least 2 nodes per
+    axis.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        dim: int = 2,
+        levels: int = 4,
+        boundary: str | Sequence[str] = "dirichlet",
+        pre_smooth: int | Sequence[int] | None = None,
+        post_smooth: int | Sequence[int] = 0,
+        restrict: str = "f",
+        kernel_size: int = 3,
+        prolongation_kernel_size: int = 4,
+        bias: bool = False,
+        norm: str | None = "none",
+    ) -> None:
+        super().__init__()
+        if dim not in (1, 2, 3):
+            raise ValueError(f"dim: expected 1, 2 or 3 spatial axes, got {dim}")
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(
+                f"channels: expected positive counts, got in_channels={in_channels}, "
+                f"out_channels={out_channels}"
+            )
+        if int(levels) != levels or levels < 1:
+            raise ValueError(f"levels: expected an integer >= 1, got {levels}")
+        if restrict not in RESTRICTIONS:
+            raise ValueError(f"restrict: expected one of {RESTRICTIONS}, got {restrict!r}")
+        norm = "none" if norm is None else norm
+        if norm not in NORMS:
+            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+        pre = smoothing_steps(pre_smooth, levels, "pre_smooth")
+        post = smoothing_steps(post_smooth, levels, "post_smooth")
+        if pre[0] < 1:
+            raise ValueError(f"pre_smooth: the finest level needs at least one step, got {pre}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.dim = dim
+        self.num_levels = int(levels)
+        self.boundary = normalize_boundary(boundary, dim)
+        self.pre_smooth = pre
+        self.post_smooth = post
+        self.restrict = restrict
+        self.min_coarse = max(2, (kernel_size - 1) // 2 + 1)
+        self.levels = nn.ModuleList(
+            MultigridLevel(
+                in_channels,
+                out_channels,
+                dim=dim,
+                boundary=self.boundary,
+                kernel_size=kernel_size,
+                prolongation_kernel_size=prolongation_kernel_size,
+                pre=pre[lvl],
+                post=post[lvl],
+                finest=lvl == 0,
+                coarsest=lvl == levels - 1,
+                restrict=restrict,
+                bias=bias,
+                norm=norm,
+            )
+            for lvl in range(levels)
+        )
+
+    def check_input(self, f: torch.Tensor) -> None:
+        """Raise ValueError unless ``f`` is (batch, in_channels, *grid) with a large enough grid."""
+        expected = f"(batch, {self.in_channels}, " + ", ".join(["n"] * self.dim) + ")"
+        if f.dim() != self.dim + 2:
+            raise ValueError(
+                f"input: expected a tensor of shape {expected} ({self.dim} spatial axes), "
+                f"got shape {tuple(f.shape)}"
+            )
+        if f.shape[1] != self.in_channels:
+            raise ValueError(
+                f"input: expected {self.in_channels} channels in shape {expected}, "
+                f"got {f.shape[1]} (shape {tuple(f.shape)})"
+            )
+        grid = tuple(f.shape[2:])
+        coarsest = level_shapes(grid, self.num_levels)[-1]
+        if min(coarsest) < self.min_coarse:
+            usable = max(1, derive_levels(grid, min_coarse=self.min_coarse))
+            raise ValueError(
+                f"grid {'x'.join(map(str, grid))} is too small for {self.num_levels} levels: "
+                f"the coarsest level would be {'x'.join(map(str, coarsest))}, expected at "
+                f"least {self.min_coarse} nodes per axis (use levels <= {usable})"
+            )
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        self.check_input(f)
+        u: torch.Tensor | None = None
+        down: list[tuple[torch.Tensor, torch.Tensor]] = []
+        last = self.num_levels - 1
+        for lvl, level in enumerate(self.levels):
+            for smoother in level.pre:
+                u = smoother(u, f)
+            if lvl < last:
+                down.append((u, f))
+                if level.A_residual is not None:
+                    f = level.R(f - level.A_residual(u))
+                else:
+                    f = level.R(f)
+                u = level.Pi(u)
+        for lvl in range(last - 1, -1, -1):
+            level = self.levels[lvl]
+            u_fine, f = down[lvl]
+            u = level.norm(u_fine + level.prolong(u, u_fine.shape[2:]))
+            for smoother in level.post:
+                u = smoother(u, f)
+        return u
