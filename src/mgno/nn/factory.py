@@ -7,12 +7,17 @@ from typing import Any
 
 from torch import nn
 
+from mgno.nn.baselines import UNet, build_fno, build_tfno, build_uno
 from mgno.nn.mgno import MgNO
 from mgno.presets import get_preset
 
 # Model families: config["model"] -> a function building the model from the config.
 MODEL_FAMILIES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "mgno": MgNO.from_config,
+    "fno": build_fno,
+    "tfno": build_tfno,
+    "uno": build_uno,
+    "unet": UNet.from_config,
 }
 
 
