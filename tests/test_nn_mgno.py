@@ -150,3 +150,22 @@ def test_navier_stokes_matches_the_paper_up_to_its_grid_tied_layer_norm():
     assert abs(ours + tied - 2.89e6) / 2.89e6 < 0.03
     summary = summarize_preset("navier-stokes")
     assert summary["parameters_with_grid_tied_norm"] == ours + tied
+
+
+def test_memory_layout_and_checkpointing_do_not_change_the_numbers():
+    x = torch.randn(2, 1, 37, 30, dtype=torch.float64)
+
+    def grads(**kw):
+        torch.manual_seed(0)
+        model = MgNO(1, 1, channels=4, layers=3, levels=3, **kw).double()
+        out = model(x)
+        out.square().sum().backward()
+        return out.detach(), [p.grad for p in model.parameters()]
+
+    ref_out, ref_grads = grads(channels_last=False)
+    for kw in ({"channels_last": True}, {"checkpointing": True}):
+        out, g = grads(**kw)
+        assert out.is_contiguous()
+        torch.testing.assert_close(out, ref_out)
+        for a, b in zip(g, ref_grads, strict=True):
+            torch.testing.assert_close(a, b)

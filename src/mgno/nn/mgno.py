@@ -9,10 +9,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.multigrid import MultigridOperator, derive_levels
-from mgno.nn.stencil import StencilConv
+from mgno.nn.stencil import StencilConv, to_channels_last
 
 BIASES = ("linear", "conv", "none")
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh}
@@ -59,6 +60,14 @@ class MgNO(nn.Module):
         Add the input to the output (needs ``in_channels == out_channels``).
     activation
         ``gelu`` (the paper), ``relu``, ``silu`` or ``tanh``.
+    checkpointing
+        Recompute each layer's activations in the backward pass instead of
+        storing them (activation checkpointing): about a layer's worth of memory
+        instead of all of them, for one more forward pass. For large grids.
+    channels_last
+        Run 2-D/3-D grids in channels-last memory layout, which oneDNN and
+        cuDNN convolve faster (about 1.8x for a training step on a CPU); the
+        output is returned in the ordinary layout either way.
 
     Shapes
     ------
@@ -86,6 +95,8 @@ class MgNO(nn.Module):
         norm: str | None = "none",
         skip: bool = False,
         activation: str = "gelu",
+        channels_last: bool = True,
+        checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if bias not in BIASES:
@@ -140,11 +151,15 @@ class MgNO(nn.Module):
             "norm": "none" if norm is None else norm,
             "skip": bool(skip),
             "activation": activation,
+            "channels_last": bool(channels_last),
+            "checkpointing": bool(checkpointing),
         }
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.dim = dim
         self.skip = skip
+        self.channels_last = channels_last
+        self.checkpointing = checkpointing
         self.act = ACTIVATIONS[activation]
         op_kw = dict(
             dim=dim,
@@ -196,10 +211,20 @@ class MgNO(nn.Module):
             raise ValueError(f"MgNO config: missing key(s) {', '.join(missing)}")
         return cls(**cfg)
 
+    def _layer(self, op: nn.Module, bias: nn.Module, u: torch.Tensor) -> torch.Tensor:
+        """One layer ``sigma(W u + b(u))``."""
+        pre = op(u)
+        if not isinstance(bias, nn.Identity):
+            pre = pre.add_(bias(u))  # in place on a fresh convolution output
+        return self.act(pre)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = x
+        u = to_channels_last(x) if self.channels_last else x
+        recompute = self.checkpointing and torch.is_grad_enabled() and self.training
         for op, bias in zip(self.operators, self.biases, strict=True):
-            wu = op(u)
-            u = self.act(wu + bias(u) if not isinstance(bias, nn.Identity) else wu)
-        out = self.projection(u)
+            if recompute:
+                u = checkpoint(self._layer, op, bias, u, use_reentrant=False)
+            else:
+                u = self._layer(op, bias, u)
+        out = self.projection(u).contiguous()
         return out + x if self.skip else out

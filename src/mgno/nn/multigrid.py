@@ -107,7 +107,7 @@ class Smoother(nn.Module):
     def forward(self, u: torch.Tensor | None, f: torch.Tensor) -> torch.Tensor:
         if self.A is None:
             return self.S(f)
-        return u + self.S(f - self.A(u))
+        return self.S(f - self.A(u)).add_(u)  # in place on a fresh convolution output
 
 
 def _make_norm(kind: str, channels: int) -> nn.Module:

@@ -26,6 +26,15 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last layout for 2-D (4-D tensor) and 3-D (5-D) grids; 1-D as is."""
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
 def coarse_size(n: int) -> int:
     """Number of nodes after one stride-2 restriction of ``n`` nodes: ``ceil(n / 2)``."""
     return (n + 1) // 2
