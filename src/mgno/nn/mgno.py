@@ -13,6 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.resolution import resample
 from mgno.nn.stencil import StencilConv, to_channels_last
 
 BIASES = ("linear", "conv", "none")
@@ -188,6 +189,12 @@ class MgNO(nn.Module):
         )
 
     @property
+    def operator_grid(self) -> tuple[int, ...] | None:
+        """The training grid, on which the ``multilevel`` strategy runs ``W``."""
+        grid = self.config["grid"]
+        return None if grid is None else tuple(grid)
+
+    @property
     def levels(self) -> int:
         """Number of multigrid levels of every layer."""
         return self.config["levels"]
@@ -211,20 +218,46 @@ class MgNO(nn.Module):
             raise ValueError(f"MgNO config: missing key(s) {', '.join(missing)}")
         return cls(**cfg)
 
-    def _layer(self, op: nn.Module, bias: nn.Module, u: torch.Tensor) -> torch.Tensor:
-        """One layer ``sigma(W u + b(u))``."""
-        pre = op(u)
+    def _layer(
+        self, op: nn.Module, bias: nn.Module, u: torch.Tensor, operator_grid: tuple[int, ...] | None
+    ) -> torch.Tensor:
+        """One layer ``sigma(W u + b(u))``; ``W`` runs on ``operator_grid`` if given."""
+        if operator_grid is None or tuple(u.shape[2:]) == operator_grid:
+            pre = op(u)
+        else:
+            boundary = self.config["boundary"]
+            coarse = op(resample(u, operator_grid, boundary))
+            pre = resample(coarse, u.shape[2:], boundary)
+            pre = to_channels_last(pre) if self.channels_last else pre
         if not isinstance(bias, nn.Identity):
             pre = pre.add_(bias(u))  # in place on a fresh convolution output
         return self.act(pre)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, operator_grid: Sequence[int] | None = None) -> torch.Tensor:
+        """Apply the network.
+
+        Parameters
+        ----------
+        x
+            (batch, in_channels, *grid).
+        operator_grid
+            Run every multigrid operator on this grid, embedded in ``grid`` by
+            interpolation (the ``multilevel`` resolution strategy, see
+            :mod:`mgno.nn.resolution`); default: on ``grid`` itself.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, out_channels, *grid).
+        """
+        if operator_grid is not None:
+            operator_grid = tuple(int(n) for n in operator_grid)
         u = to_channels_last(x) if self.channels_last else x
         recompute = self.checkpointing and torch.is_grad_enabled() and self.training
         for op, bias in zip(self.operators, self.biases, strict=True):
             if recompute:
-                u = checkpoint(self._layer, op, bias, u, use_reentrant=False)
+                u = checkpoint(self._layer, op, bias, u, operator_grid, use_reentrant=False)
             else:
-                u = self._layer(op, bias, u)
+                u = self._layer(op, bias, u, operator_grid)
         out = self.projection(u).contiguous()
         return out + x if self.skip else out
