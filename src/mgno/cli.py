@@ -78,6 +78,79 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- generate
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate a PDE data set into one HDF5 file",
+        description="Generate a PDE data set (see docs/data.md). PDEs: darcy (= darcy-smooth), "
+        "darcy-rough, darcy-multiscale, poisson, elliptic, helmholtz, navier-stokes, burgers.",
+    )
+    p.add_argument("pde", metavar="PDE", help="generator name, e.g. darcy, navier-stokes")
+    p.add_argument("--n", type=int, required=True, help="number of samples (over all shards)")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="stored grid points per axis (default: the paper's)")
+    p.add_argument("--solve-resolution", type=int, default=None,
+                   help="grid points per axis of the solve grid, subsampled to --resolution "
+                   "(e.g. 421 for 211/141/106/85)")
+    p.add_argument("--seed", type=int, default=0, help="seed; sample i depends on (seed, i) only")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="PDE parameter, repeatable (e.g. --param nu=1e-4 --param T=30)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--shard", default=None, metavar="I/N", help="write only shard I of N")
+    p.add_argument("--batch-size", type=int, default=None, help="samples solved together")
+    p.add_argument("--device", default=None, help="torch device of the solvers (e.g. cuda)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from mgno.data.generate import generate_dataset
+
+    params = list(args.param)
+    if args.solve_resolution is not None:
+        params.append(f"solve_resolution={args.solve_resolution}")
+    command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = generate_dataset(
+        args.pde, args.n, args.resolution, args.seed, args.out, params=params,
+        workers=args.workers, shard=args.shard, batch_size=args.batch_size,
+        progress=not args.no_progress, command=command, device=args.device,
+    )
+    print(out)
+    return 0
+
+
+# --------------------------------------------------------------------------- convert
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="import FNO .mat, neuraloperator .pt {x, y}, .npz or PDEBench .h5 into one HDF5 file",
+    )
+    p.add_argument("src", metavar="SRC", help="file to import")
+    p.add_argument("--out", required=True, help="output .h5 file")
+    p.add_argument("--boundary", default=None,
+                   help="boundary condition per axis, e.g. periodic or dirichlet,periodic "
+                   "(default: guessed from the source, else dirichlet)")
+    p.add_argument("--pde", default=None, help="PDE name to record (default: guessed)")
+    p.add_argument("--keys", default=None, metavar="IN,OUT",
+                   help="names of the input and output arrays (default: recognised names)")
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    import shlex
+
+    from mgno.data.convert import convert
+
+    keys = None if args.keys is None else tuple(k.strip() for k in args.keys.split(","))
+    command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
+                  command=command)
+    print(out)
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 # Each verb: (name, add-parser function, run function). Add a verb by writing
 # its two functions above and one line here.
@@ -85,6 +158,8 @@ _VERBS: list[tuple[str, Callable, Callable]] = [
     ("info", _add_info, _run_info),
     ("presets", _add_presets, _run_presets),
     ("demo", _add_demo, _run_demo),
+    ("generate", _add_generate, _run_generate),
+    ("convert", _add_convert, _run_convert),
 ]
 
 

@@ -1,0 +1,408 @@
+"""Import data sets users already have into the one HDF5 schema of mgno.
+
+Recognised sources (by content, not by file name):
+
+* FNO ``.mat`` files -- MATLAB v5 through ``scipy.io.loadmat``, v7.3 (HDF5)
+  through ``h5py``; keys ``coeff``/``sol`` (Darcy), ``a``/``u`` (Burgers:
+  ``(N, X)`` each; Navier-Stokes: ``a (N, X, Y)`` the initial vorticity and
+  ``u (N, X, Y, T)`` with times ``t``), or ``u`` alone ``(N, X, Y, T)``;
+* neuraloperator-style ``.pt`` dicts ``{"x": ..., "y": ...}`` (loaded with
+  ``torch.load(weights_only=True)``: nothing is unpickled beyond tensors);
+* ``.npz`` archives (``x``/``y``, ``inputs``/``outputs``, ``a``/``u``,
+  ``coeff``/``sol``, or ``trajectories`` with optional ``times``);
+* PDEBench ``.h5``/``.hdf5`` -- ``nu``/``tensor`` (Darcy), ``tensor`` with
+  ``t-coordinate`` (1-D/2-D trajectories), ``density``/``pressure``/``Vx``...
+  (compressible flow, channels in that order), or one group per sample with
+  a ``data`` array ``(T, *grid, C)``;
+* mgno's own files (re-written, e.g. to add metadata).
+
+Arrays without a channel axis get one; ``(N, *grid, C)`` with a small last
+axis is moved to channels-first. Every failure to read raises
+:class:`~mgno.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from mgno.data.schema import STEADY, TRAJECTORY, write_steady, write_trajectories
+from mgno.errors import InputError
+
+STEADY_KEYS: tuple[tuple[str, str], ...] = (
+    ("inputs", "outputs"),
+    ("coeff", "sol"),
+    ("x", "y"),
+    ("a", "u"),
+    ("input", "output"),
+    ("nu", "tensor"),
+)
+"""Pairs of (input, output) names recognised in a source, first match wins."""
+
+_PDEBENCH_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
+
+
+@dataclass
+class Imported:
+    """A data set read from a foreign file, channels-first.
+
+    Attributes
+    ----------
+    kind : str
+        ``"steady"`` or ``"trajectory"``.
+    arrays : dict
+        ``inputs``/``outputs`` ``(N, C, *grid)`` or ``trajectories``
+        ``(N, T, C, *grid)`` and ``times`` ``(T,)``.
+    pde : str
+        Guessed PDE name.
+    boundary : str
+        Guessed boundary condition (applied to every axis).
+    source_format : str
+        What the file was recognised as.
+    keys : tuple of str
+        The source names that were used.
+    """
+
+    kind: str
+    arrays: dict[str, np.ndarray]
+    pde: str = "unknown"
+    boundary: str = "dirichlet"
+    source_format: str = ""
+    keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- sniffing
+def sniff_format(path: str | os.PathLike) -> str:
+    """What a file is: ``"mat5"``, ``"mat73"``, ``"hdf5"``, ``"npz"``, ``"torch"``.
+
+    Raises
+    ------
+    InputError
+        For a file that is none of these.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a data file")
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+    if head.startswith(b"MATLAB 7.3 MAT-file"):
+        return "mat73"
+    if head.startswith(b"MATLAB"):
+        return "mat5"
+    if head.startswith(b"\x89HDF\r\n\x1a\n") or h5py.is_hdf5(path):
+        return "hdf5"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+            raise InputError(f"{path}: corrupted or truncated zip archive ({err})") from err
+        if names and all(n.endswith(".npy") for n in names):
+            return "npz"
+        if any(n.endswith("data.pkl") for n in names):
+            return "torch"
+        raise InputError(
+            f"{path}: zip archive holds {names[:5]}, expected an .npz or a torch .pt file"
+        )
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        return "torch"
+    raise InputError(
+        f"{path}: unrecognised format (first bytes {head[:8]!r}), expected a .mat, .pt, "
+        ".npz or HDF5 file"
+    )
+
+
+# --------------------------------------------------------------------------- readers
+def _read_mat5(path: Path) -> dict[str, Any]:
+    import scipy.io
+
+    data = scipy.io.loadmat(path)
+    return {k: v for k, v in data.items() if not k.startswith("__")}
+
+
+def _read_mat73(path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        for k, v in f.items():
+            if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiu":
+                # MATLAB writes column-major: h5py sees the axes reversed
+                out[k] = np.asarray(v[...]).transpose()
+    return out
+
+
+def _read_torch(path: Path) -> dict[str, Any]:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{path}: holds a {type(obj).__name__}, expected a dict of tensors such as "
+            "{'x': ..., 'y': ...}"
+        )
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, torch.Tensor):
+            out[str(k)] = v.detach().cpu().numpy()
+        elif isinstance(v, np.ndarray):
+            out[str(k)] = v
+    return out
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: np.asarray(data[k]) for k in data.files}
+
+
+def _read_hdf5_flat(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    arrays: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        attrs = dict(f.attrs)
+        for k, v in f.items():
+            if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiu":
+                arrays[k] = np.asarray(v[...])
+        if not arrays:
+            groups = sorted(k for k, v in f.items() if isinstance(v, h5py.Group))
+            if groups and all("data" in f[g] for g in groups):
+                data = [np.asarray(f[g]["data"][...]) for g in groups]
+                arrays["__grouped__"] = np.stack(data)
+                t = f[groups[0]].get("grid/t")
+                if t is not None:
+                    arrays["__grouped_t__"] = np.asarray(t[...])
+    return arrays, attrs
+
+
+# --------------------------------------------------------------------------- shaping
+def _channels_first(x: np.ndarray, n_samples: int | None = None) -> np.ndarray:
+    """(N, *grid) -> (N, 1, *grid); (N, *grid, C) with small C -> (N, C, *grid)."""
+    if x.ndim == 2:
+        return x[:, None]
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim >= 4:
+        if x.shape[1] <= 4 and min(x.shape[2:]) > 4:
+            return x
+        if x.shape[-1] <= 4 and min(x.shape[1:-1]) > 4:
+            return np.moveaxis(x, -1, 1)
+        return x[:, None]
+    raise ValueError(f"array of shape {x.shape}")
+
+
+def _float(x: Any, path: Path, key: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"{path}: key {key!r} has dtype {arr.dtype}, expected real numbers")
+    if arr.ndim < 2:
+        raise InputError(f"{path}: key {key!r} has shape {arr.shape}, expected (N, *grid)")
+    return arr.astype(np.float32) if arr.dtype.kind != "f" else arr
+
+
+def _from_arrays(
+    path: Path, arrays: dict[str, Any], fmt: str, keys: Sequence[str] | None
+) -> Imported:
+    names = sorted(arrays)
+    if keys is not None:
+        if len(keys) != 2 or any(k not in arrays for k in keys):
+            raise InputError(
+                f"{path}: --keys {','.join(keys)} not found, the file holds {names}"
+            )
+        pair = (keys[0], keys[1])
+    else:
+        pair = None
+        if "trajectories" in arrays:
+            u = _float(arrays["trajectories"], path, "trajectories")
+            times = np.asarray(arrays.get("times", np.arange(u.shape[1])), dtype=np.float64)
+            return Imported(TRAJECTORY, {"trajectories": u, "times": times.reshape(-1)},
+                            source_format=fmt, keys=("trajectories",))
+        for a, b in STEADY_KEYS:
+            if a in arrays and b in arrays:
+                pair = (a, b)
+                break
+    if pair is not None:
+        a_key, u_key = pair
+        x = _float(arrays[a_key], path, a_key)
+        y = _float(arrays[u_key], path, u_key)
+        if fmt in ("mat5", "mat73") and y.ndim == x.ndim + 1 and y.shape[:-1] == x.shape:
+            # FNO Navier-Stokes: a = w(t=0) (N, X, Y), u = w(t=1..T) (N, X, Y, T)
+            traj = np.concatenate([x[..., None], y], axis=-1)
+            traj = np.moveaxis(traj, -1, 1)[:, :, None]
+            t = np.asarray(arrays.get("t", np.arange(1, y.shape[-1] + 1)), dtype=np.float64)
+            times = np.concatenate([[0.0], t.reshape(-1)[: y.shape[-1]]])
+            return Imported(TRAJECTORY, {"trajectories": traj, "times": times},
+                            pde="navier-stokes", boundary="periodic", source_format=fmt,
+                            keys=pair)
+        if pair == ("nu", "tensor") and y.ndim == x.ndim + 1 and y.shape[1] == 1:
+            y = y[:, 0]  # PDEBench Darcy: tensor (N, 1, X, Y)
+        xs, ys = _channels_first(x), _channels_first(y)
+        if xs.shape[0] != ys.shape[0] or xs.shape[2:] != ys.shape[2:]:
+            raise InputError(
+                f"{path}: {a_key!r} {x.shape} and {u_key!r} {y.shape} disagree, expected the "
+                "same number of samples and grid"
+            )
+        pde, bc = "unknown", "dirichlet"
+        if pair in (("coeff", "sol"), ("nu", "tensor")):
+            pde = "darcy"
+        elif xs.ndim == 3:
+            pde, bc = ("burgers", "periodic") if pair == ("a", "u") else ("unknown", "periodic")
+        return Imported(STEADY, {"inputs": xs, "outputs": ys}, pde=pde, boundary=bc,
+                        source_format=fmt, keys=pair)
+    if "tensor" in arrays:
+        # PDEBench trajectories: (N, T, *grid) or (N, T, *grid, C)
+        u = _float(arrays["tensor"], path, "tensor")
+        t = arrays.get("t-coordinate")
+        return _pdebench_traj(u if u.ndim >= 3 else u, t, fmt, ("tensor",), path)
+    fields = [k for k in _PDEBENCH_FIELDS if k in arrays]
+    if fields:
+        u = np.stack([_float(arrays[k], path, k) for k in fields], axis=-1)
+        return _pdebench_traj(u, arrays.get("t-coordinate"), fmt, tuple(fields), path,
+                              channels_last=True)
+    if "__grouped__" in arrays:
+        return _pdebench_traj(arrays["__grouped__"], arrays.get("__grouped_t__"), fmt,
+                              ("<sample>/data",), path, channels_last=True)
+    if "u" in arrays and np.asarray(arrays["u"]).ndim == 4 and fmt in ("mat5", "mat73"):
+        y = _float(arrays["u"], path, "u")
+        traj = np.moveaxis(y, -1, 1)[:, :, None]
+        t = np.asarray(arrays.get("t", np.arange(y.shape[-1])), dtype=np.float64).reshape(-1)
+        return Imported(TRAJECTORY, {"trajectories": traj, "times": t[: traj.shape[1]]},
+                        pde="navier-stokes", boundary="periodic", source_format=fmt,
+                        keys=("u",))
+    raise InputError(
+        f"{path}: no recognised keys (found {names}), expected one of "
+        f"{[f'{a}/{b}' for a, b in STEADY_KEYS]}, 'u' (N, X, Y, T), PDEBench 'tensor' or "
+        "'trajectories' (or name them with --keys IN,OUT)"
+    )
+
+
+def _pdebench_traj(u, t, fmt, keys, path, channels_last: bool = False) -> Imported:
+    u = np.asarray(u)
+    if channels_last:
+        if u.ndim < 4:
+            raise InputError(f"{path}: trajectories {u.shape}, expected (N, T, *grid, C)")
+        u = np.moveaxis(u, -1, 2)
+    else:
+        if u.ndim < 3:
+            raise InputError(f"{path}: 'tensor' has shape {u.shape}, expected (N, T, *grid)")
+        u = u[:, :, None]
+    n_t = u.shape[1]
+    times = np.arange(n_t, dtype=np.float64) if t is None else np.asarray(t, np.float64).ravel()
+    if times.size < n_t:
+        times = np.arange(n_t, dtype=np.float64)
+    return Imported(TRAJECTORY, {"trajectories": u, "times": times[:n_t]}, pde="unknown",
+                    boundary="periodic", source_format=fmt, keys=tuple(keys))
+
+
+def load_source(
+    src: str | os.PathLike, *, keys: Sequence[str] | None = None
+) -> Imported:
+    """Read a foreign data file into memory, channels-first.
+
+    Parameters
+    ----------
+    src : path-like
+        The file (format sniffed from its content).
+    keys : (str, str), optional
+        Names of the input and output arrays, when not one of :data:`STEADY_KEYS`.
+
+    Returns
+    -------
+    Imported
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``src`` does not exist.
+    InputError
+        Unrecognised, truncated or corrupted file, or no recognised keys.
+    """
+    path = Path(src)
+    fmt = sniff_format(path)
+    attrs: dict[str, Any] = {}
+    try:
+        if fmt == "mat5":
+            arrays = _read_mat5(path)
+        elif fmt == "mat73":
+            arrays = _read_mat73(path)
+        elif fmt == "torch":
+            arrays = _read_torch(path)
+        elif fmt == "npz":
+            arrays = _read_npz(path)
+        else:
+            arrays, attrs = _read_hdf5_flat(path)
+    except InputError:
+        raise
+    except MemoryError as err:
+        raise InputError(f"{path}: corrupted {fmt} file (declares more data than fits)") from err
+    except Exception as err:  # every reader has its own exceptions for bad bytes
+        msg = " ".join(str(err).split())[:200] or type(err).__name__
+        raise InputError(f"{path}: cannot read {fmt} file, corrupted or truncated ({msg})") from err
+    imported = _from_arrays(path, arrays, fmt, keys)
+    if fmt == "hdf5" and "pde" in attrs:
+        pde = attrs["pde"]
+        imported.pde = pde.decode() if isinstance(pde, bytes) else str(pde)
+        if "boundary" in attrs:
+            raw = np.atleast_1d(attrs["boundary"])
+            b = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+            imported.boundary = ",".join(b)
+    return imported
+
+
+def convert(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    boundary: str | Sequence[str] | None = None,
+    pde: str | None = None,
+    keys: Sequence[str] | None = None,
+    command: str | None = None,
+) -> Path:
+    """Import ``src`` and write it as an mgno HDF5 file ``out`` (atomically).
+
+    Parameters
+    ----------
+    src : path-like
+        FNO ``.mat``, neuraloperator ``.pt``, ``.npz``, PDEBench or mgno ``.h5``.
+    out : path-like
+        Destination ``.h5``.
+    boundary : str or sequence of str, optional
+        Boundary condition per axis (or one for all; ``"dirichlet,periodic"``
+        works); default guessed from the source (periodic for Navier-Stokes,
+        Burgers and PDEBench trajectories, else dirichlet).
+    pde : str, optional
+        PDE name to record; default guessed.
+    keys : (str, str), optional
+        Input and output array names.
+    command : str, optional
+        Command line recorded in the file.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    imported = load_source(src, keys=keys)
+    arrays = imported.arrays
+    grid_ndim = (arrays["inputs"].ndim - 2) if imported.kind == STEADY else (
+        arrays["trajectories"].ndim - 3
+    )
+    bc = boundary if boundary is not None else imported.boundary
+    if isinstance(bc, str):
+        parts = [p.strip().lower() for p in bc.replace("/", ",").split(",") if p.strip()]
+        bc = parts * grid_ndim if len(parts) == 1 else parts
+    extra = {"source": str(Path(src).name), "source_format": imported.source_format,
+             "source_keys": list(imported.keys)}
+    common = dict(pde=pde or imported.pde, params={}, boundary=list(bc), command=command,
+                  extra_attrs=extra)
+    if imported.kind == STEADY:
+        return write_steady(out, arrays["inputs"], arrays["outputs"], **common)
+    return write_trajectories(out, arrays["trajectories"], arrays["times"], **common)
+
+
+__all__ = ["STEADY_KEYS", "Imported", "convert", "load_source", "sniff_format"]

@@ -1,0 +1,73 @@
+"""Generators and the registry: parameters, shapes, validation."""
+
+import numpy as np
+import pytest
+
+from mgno.errors import InputError
+from mgno.pde.darcy import generate_darcy, multiscale_coefficient, subsample_stride
+from mgno.pde.helmholtz import generate_helmholtz
+from mgno.pde.poisson import generate_poisson
+from mgno.pde.registry import get_pde, list_pdes, parse_params
+
+
+def _rngs(k, seed=0):
+    return [np.random.default_rng([seed, i]) for i in range(k)]
+
+
+def test_registry_names_and_aliases():
+    names = list_pdes()
+    for name in ("darcy-smooth", "darcy-rough", "darcy-multiscale", "poisson", "elliptic",
+                 "helmholtz", "navier-stokes", "burgers"):
+        assert name in names
+    assert get_pde("darcy").name == "darcy-smooth"
+    assert get_pde("NS").name == "navier-stokes"
+    with pytest.raises(InputError, match="unknown"):
+        get_pde("heat")
+
+
+def test_parse_params_types_and_errors():
+    spec = get_pde("navier-stokes")
+    p = parse_params(spec, ["nu=1e-4", "T=30"])
+    assert p["nu"] == 1e-4 and p["T"] == 30.0 and p["solve_resolution"] == 256
+    for bad in (["nu=nan"], ["nu=-1e-3"], ["nu=abc"], ["viscosity=1"], ["nu"],
+                ["solve_resolution=12.5"]):
+        with pytest.raises(InputError):
+            parse_params(spec, bad)
+
+
+def test_darcy_subsampling_keeps_fine_grid_values():
+    fine = generate_darcy(_rngs(2), 33, variant="smooth", solve_resolution=33)
+    coarse = generate_darcy(_rngs(2), 17, variant="smooth", solve_resolution=33)
+    np.testing.assert_array_equal(coarse["inputs"], fine["inputs"][:, :, ::2, ::2])
+    np.testing.assert_allclose(coarse["outputs"], fine["outputs"][:, :, ::2, ::2], rtol=1e-6)
+    assert set(np.unique(fine["inputs"])) <= {3.0, 12.0}
+    assert np.all(fine["outputs"][:, 0, 0, :] == 0) and np.all(fine["outputs"] >= 0)
+    assert subsample_stride(211, 421) == 2 and subsample_stride(85, 421) == 5
+    with pytest.raises(InputError):
+        subsample_stride(100, 421)
+
+
+def test_darcy_variants():
+    rough = generate_darcy(_rngs(1), 17, variant="rough")
+    assert set(np.unique(rough["inputs"])) <= {2.0, 12.0}
+    a = multiscale_coefficient(np.random.default_rng(0), 33, K=3)
+    assert a.shape == (33, 33) and a.min() > 0
+
+
+@pytest.mark.parametrize("bc", ["dirichlet", "neumann", "periodic", "periodic,dirichlet"])
+def test_poisson_showcase(bc):
+    out = generate_poisson(_rngs(2), 17, params={"bc": bc})
+    assert out["inputs"].shape == (2, 1, 17, 17) and out["outputs"].shape == (2, 1, 17, 17)
+    if bc == "periodic":
+        np.testing.assert_allclose(out["outputs"][..., 0, :], out["outputs"][..., -1, :])
+    el = generate_poisson(_rngs(1), 17, params={"bc": bc}, variable_coefficient=True)
+    assert el["inputs"].shape == (1, 2, 17, 17) and np.all(el["inputs"][:, 0] > 0)
+
+
+def test_helmholtz_small():
+    p = dict(get_pde("helmholtz").defaults)
+    p["omega"] = 100.0
+    out = generate_helmholtz(_rngs(2), 21, params=p)
+    assert out["inputs"].shape == (2, 1, 21, 21)
+    assert np.all(np.isfinite(out["outputs"])) and np.abs(out["outputs"]).max() > 0
+    assert 19.0 < out["inputs"].min() and out["inputs"].max() < 21.0
