@@ -78,6 +78,147 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a neural operator on an HDF5 data set")
+    p.add_argument("--data", required=True, help="training set (.h5)")
+    p.add_argument("--val", default=None, help="validation set (default: hold out --val-fraction)")
+    p.add_argument("--out", required=True, help="run directory to create (or to --resume)")
+    p.add_argument("--preset", default=None, help="model and recipe of a paper experiment")
+    p.add_argument("--model", default=None, help="network family: mgno, fno, tfno, uno, unet")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g = p.add_argument_group("recipe (default: the preset's, else derived from the data)")
+    g.add_argument("--optimizer", choices=["adam", "adamw"], default=None)
+    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--scheduler", choices=["onecycle", "none"], default=None)
+    g.add_argument("--scheduler-step", choices=["epoch", "step"], default=None)
+    g.add_argument("--loss", choices=["rel_l2", "rel_h1_fourier", "rel_h1_fd"], default=None)
+    g.add_argument("--normalizer", choices=["pointwise", "scalar", "none"], default=None,
+                   help="normaliser of inputs and outputs")
+    g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
+    g.add_argument("--protocol", choices=["steady", "one-step", "10-10"], default=None)
+    g.add_argument("--val-fraction", type=float, default=None)
+    g = p.add_argument_group("network (default: the preset's, else derived from the data)")
+    g.add_argument("--channels", type=int, default=None)
+    g.add_argument("--layers", type=int, default=None)
+    g.add_argument("--levels", type=int, default=None)
+    g.add_argument("--boundary", nargs="+", default=None,
+                   choices=["dirichlet", "neumann", "periodic"],
+                   help="padding per axis (default: the data's metadata)")
+    g = p.add_argument_group("hardware and output")
+    g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (GPU)")
+    g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from mgno.train import TrainingDiverged, train
+
+    norm = args.normalizer
+    try:
+        result = train(
+            args.data, args.out, val=args.val, preset=args.preset, model=args.model,
+            resume=args.resume, progress=not args.quiet,
+            model_overrides={"channels": args.channels, "layers": args.layers,
+                             "levels": args.levels, "boundary": args.boundary},
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+            optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
+            scheduler_step=args.scheduler_step, loss=args.loss, normalizer_inputs=norm,
+            normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
+            val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
+        )
+    except TrainingDiverged as err:
+        print(f"mgno: error: {err}", file=sys.stderr)
+        return 3
+    if result.rank != 0:  # under torchrun only rank 0 reports
+        pass
+    elif args.json:
+        _print_json(result.to_dict())
+    elif result.best_epoch:
+        val = "" if result.best_val is None else f", val rel_l2 {result.best_val:.4g}"
+        print(f"{result.status}: {result.epochs_done} epochs; best epoch {result.best_epoch}"
+              f"{val}; run in {result.run_dir}")
+    return 130 if result.status == "interrupted" else 0
+
+
+def _add_strategy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", choices=["resample", "multilevel", "native"], default="resample",
+                   help="how to run on a grid other than the training grid (default: resample)")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="error metrics of a trained run on a data set")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, help="test set (.h5)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--which", choices=["best", "last"], default="best",
+                   help="weights of the best validation epoch (default) or the last checkpoint")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_strategy(p)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from mgno.train import evaluate
+
+    res = evaluate(args.run_dir, args.data, batch_size=args.batch_size, device=args.device,
+                   which=args.which, strategy=args.strategy)
+    if args.json:
+        _print_json(res)
+        return 0
+    for key, value in res.items():
+        if isinstance(value, float):
+            print(f"{key:16s} {value:.6g}")
+        elif isinstance(value, list):
+            print(f"{key:16s} " + " ".join(f"{v:.4g}" for v in value))
+        else:
+            print(f"{key:16s} {value}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="write a trained run's predictions to HDF5")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--input", required=True, help="data set with the inputs (.h5)")
+    p.add_argument("--out", required=True, help="predictions (.h5), same schema")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    _add_strategy(p)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from mgno.train import predict
+
+    path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
+                   device=args.device, strategy=args.strategy)
+    print(path)
+    return 0
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="PNGs of input, truth, prediction, error and loss curves")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, help="data set with the truth (.h5)")
+    p.add_argument("--out", required=True, help="FIG.png (loss curves go to FIG_loss.png)")
+    p.add_argument("--index", type=int, default=0, help="sample to draw")
+    p.add_argument("--device", default="auto")
+    _add_strategy(p)
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from mgno.viz import plot_run
+
+    for path in plot_run(args.run_dir, args.data, args.out, index=args.index, device=args.device,
+                         strategy=args.strategy):
+        print(path)
+    return 0
+
+
 # --------------------------------------------------------------------------- generate
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -158,6 +299,10 @@ _VERBS: list[tuple[str, Callable, Callable]] = [
     ("info", _add_info, _run_info),
     ("presets", _add_presets, _run_presets),
     ("demo", _add_demo, _run_demo),
+    ("train", _add_train, _run_train),
+    ("eval", _add_eval, _run_eval),
+    ("predict", _add_predict, _run_predict),
+    ("plot", _add_plot, _run_plot),
     ("generate", _add_generate, _run_generate),
     ("convert", _add_convert, _run_convert),
 ]

@@ -1,0 +1,146 @@
+"""The training recipe: one flat, JSON-serialisable dataclass.
+
+The first block of fields is exactly the ``"train"`` dict of a preset
+(:func:`mgno.presets.get_preset`); the rest are mgno's own knobs with defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from mgno.errors import InputError
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("onecycle", "none")
+SCHEDULER_STEPS = ("epoch", "step")
+NORMALIZERS = ("pointwise", "scalar", "none")
+PROTOCOLS = ("steady", "one-step", "10-10")
+LOSS_NAMES = ("rel_l2", "rel_h1_fourier", "rel_h1_fd")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run.
+
+    Attributes
+    ----------
+    optimizer, lr, weight_decay, epochs, batch_size, scheduler, scheduler_step,
+    loss, normalizer_inputs, normalizer_outputs, grad_clip, protocol:
+        The preset recipe (see PAPER.md): Adam/AdamW with weight decay, OneCycle
+        stepped per epoch or per optimiser step, loss ``rel_l2`` /
+        ``rel_h1_fourier`` / ``rel_h1_fd``, Gaussian normalisers, optional
+        gradient-norm clipping, and the data protocol (``steady`` pairs,
+        teacher-forced ``one-step`` on trajectories, or ``10-10``).
+    seed:
+        Seeds the model's initial weights and the data order.
+    val_fraction:
+        Share of the training file held out for validation when no ``--val``
+        file is given (0 disables validation; then the last epoch is "best").
+    steps_in, steps_out:
+        Trajectory protocols: frames in the input window and frames predicted.
+        ``one-step``: window 1, evaluation rolls out ``steps_out`` steps.
+        ``10-10``: window ``steps_in`` (10), ``steps_out`` (10) predicted
+        autoregressively; training backpropagates through the rollout.
+    train_steps:
+        ``one-step``: the pairs ``t -> t+1`` use ``t < train_steps``
+        (default: all the frames of the window being rolled out).
+    k_max:
+        Fourier H1 loss: modes with some ``|k_i| >= k_max`` are dropped.
+    bf16:
+        bfloat16 autocast (GPU only; ignored on CPU).
+    device:
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    eval_batch_size:
+        Batch size for validation and evaluation (default: ``batch_size``).
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 100
+    batch_size: int = 8
+    scheduler: str = "onecycle"
+    scheduler_step: str = "epoch"
+    loss: str = "rel_l2"
+    normalizer_inputs: str = "pointwise"
+    normalizer_outputs: str = "pointwise"
+    grad_clip: float | None = None
+    protocol: str = "steady"
+    # mgno's own
+    seed: int = 0
+    val_fraction: float = 0.1
+    steps_in: int = 10
+    steps_out: int = 10
+    train_steps: int | None = None
+    k_max: int | None = 20
+    bf16: bool = False
+    device: str = "auto"
+    eval_batch_size: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the first field with a bad value."""
+        choices = {
+            "optimizer": OPTIMIZERS,
+            "scheduler": SCHEDULERS,
+            "scheduler_step": SCHEDULER_STEPS,
+            "loss": LOSS_NAMES,
+            "normalizer_inputs": NORMALIZERS,
+            "normalizer_outputs": NORMALIZERS,
+            "protocol": PROTOCOLS,
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise InputError(
+                    f"train config: field {name!r} is {value!r}, "
+                    f"expected one of {', '.join(allowed)}"
+                )
+        positive_int = ("epochs", "batch_size", "steps_in", "steps_out")
+        for name in positive_int:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(
+                    f"train config: field {name!r} is {value!r}, expected an integer >= 1"
+                )
+        if not (self.lr > 0):
+            raise InputError(f"train config: field 'lr' is {self.lr!r}, expected a positive number")
+        if self.weight_decay < 0:
+            raise InputError(
+                f"train config: field 'weight_decay' is {self.weight_decay!r}, expected >= 0"
+            )
+        if self.grad_clip is not None and not (self.grad_clip > 0):
+            raise InputError(
+                f"train config: field 'grad_clip' is {self.grad_clip!r}, "
+                "expected a positive number or null"
+            )
+        if not (0.0 <= self.val_fraction < 1.0):
+            raise InputError(
+                f"train config: field 'val_fraction' is {self.val_fraction!r}, "
+                "expected 0 <= value < 1"
+            )
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "train config") -> TrainConfig:
+        """Build from a dict, refusing unknown keys (named in the message)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(
+                f"{source}: unknown field {unknown[0]!r}, "
+                f"expected one of {', '.join(sorted(names))}"
+            )
+        return cls(**d)
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)

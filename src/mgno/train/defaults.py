@@ -1,0 +1,171 @@
+"""Model and training configuration derived from a data set, a preset and options.
+
+Precedence, lowest first: what the data imply (grid, channels, levels, the
+boundary condition of each axis from the file's metadata) < the preset <
+explicit options. Grid and channel counts always come from the data.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mgno.data.schema import DatasetInfo
+from mgno.errors import InputError
+from mgno.train.config import TrainConfig
+
+#: Hidden channels and layers when neither a preset nor an option gives them.
+DEFAULT_CHANNELS = 24
+DEFAULT_LAYERS = 4
+
+
+def model_channels(info: DatasetInfo, protocol: str, steps_in: int) -> tuple[int, int]:
+    """``(in_channels, out_channels)`` of the network for a data set and protocol."""
+    if info.kind == "steady":
+        return info.in_channels, info.out_channels
+    window = 1 if protocol == "one-step" else steps_in
+    return window * info.in_channels, info.in_channels
+
+
+def check_protocol(info: DatasetInfo, protocol: str, source: str) -> None:
+    """Refuse a protocol that does not fit the kind of data."""
+    if info.kind == "steady" and protocol != "steady":
+        raise InputError(
+            f"{info.path}: holds steady pairs, but the {source} protocol is {protocol!r}; "
+            "expected 'steady' (one-step and 10-10 need trajectories)"
+        )
+    if info.kind == "trajectory" and protocol == "steady":
+        raise InputError(
+            f"{info.path}: holds trajectories, but the {source} protocol is 'steady'; "
+            "expected 'one-step' or '10-10'"
+        )
+
+
+def default_train_config(info: DatasetInfo) -> dict[str, Any]:
+    """Training recipe implied by the data alone (a starting point without a preset)."""
+    if info.kind == "steady":
+        return {
+            "protocol": "steady",
+            "loss": "rel_l2",
+            "normalizer_inputs": "pointwise",
+            "normalizer_outputs": "pointwise",
+        }
+    return {
+        "protocol": "one-step",
+        "loss": "rel_l2",
+        "normalizer_inputs": "none",
+        "normalizer_outputs": "none",
+        "weight_decay": 1e-5,
+    }
+
+
+def build_train_config(
+    info: DatasetInfo, preset: dict | None, overrides: dict[str, Any]
+) -> TrainConfig:
+    """Data defaults, then the preset's ``"train"`` recipe, then the non-None ``overrides``."""
+    d: dict[str, Any] = default_train_config(info)
+    source = "data's"
+    if preset is not None:
+        d.update(preset.get("train", {}))
+        source = f"preset {preset.get('name')!r}"
+    given = {k: v for k, v in overrides.items() if v is not None}
+    d.update(given)
+    if "protocol" in given:
+        source = "requested"
+    cfg = TrainConfig.from_dict(d, source="train options")
+    check_protocol(info, cfg.protocol, source)
+    return cfg
+
+
+def _max_levels(grid: list[int]) -> int:
+    from mgno.nn.multigrid import derive_levels
+
+    return derive_levels(grid, min_coarse=2)
+
+
+def build_model_config(
+    info: DatasetInfo,
+    train_cfg: TrainConfig,
+    *,
+    family: str | None = None,
+    preset: dict | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The network config for :func:`mgno.nn.build_model`.
+
+    Parameters
+    ----------
+    info:
+        The training data (grid, channels, boundary from its metadata).
+    train_cfg:
+        Gives the protocol (which fixes the channel counts for trajectories).
+    family:
+        ``"mgno"``, ``"fno"``... (default: the preset's, else ``"mgno"``).
+    preset:
+        A preset dict; its ``"model"`` entries take precedence over the data's
+        defaults except grid and channel counts.
+    overrides:
+        Explicit options (``channels``, ``layers``, ``levels``, ``boundary``...);
+        ``None`` values are ignored.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    cin, cout = model_channels(info, train_cfg.protocol, train_cfg.steps_in)
+    grid = list(info.grid)
+    dim = len(grid)
+    if preset is not None:
+        cfg = dict(preset["model"])
+        pdim = cfg.get("dim", dim)
+        if pdim != dim:
+            raise InputError(
+                f"{info.path}: data on a {dim}-D grid {grid}, but preset {preset['name']!r} "
+                f"is {pdim}-D; expected {pdim}-D data"
+            )
+        if family is not None and family != cfg.get("model", "mgno"):
+            cfg = {"model": family}
+    else:
+        cfg = {"model": family or "mgno"}
+    cfg.update({"in_channels": cin, "out_channels": cout, "dim": dim, "grid": grid})
+    if cfg["model"] == "mgno":
+        cfg.setdefault("channels", DEFAULT_CHANNELS)
+        cfg.setdefault("layers", DEFAULT_LAYERS)
+        cfg.setdefault("levels", None)
+        cfg.setdefault("boundary", list(info.boundary))
+        if preset is None and info.kind == "trajectory" and train_cfg.protocol == "one-step":
+            cfg.setdefault("skip", True)
+    else:
+        cfg.setdefault("boundary", list(info.boundary))
+    if (
+        preset is not None
+        and list(cfg.get("boundary", [])) != list(info.boundary)
+        and "boundary" not in overrides
+    ):
+        print(
+            f"mgno: warning: preset {preset['name']!r} pads with {cfg['boundary']} but "
+            f"{info.path} says {list(info.boundary)}; keeping the preset's (use --boundary)",
+            file=sys.stderr,
+        )
+    cfg.update(overrides)
+    if "boundary" in cfg and isinstance(cfg["boundary"], str):
+        cfg["boundary"] = [cfg["boundary"]] * dim
+    if cfg["model"] == "mgno" and cfg.get("levels") is not None:
+        top = _max_levels(grid)
+        if cfg["levels"] > top:
+            if "levels" in overrides:
+                raise InputError(
+                    f"--levels: {cfg['levels']} levels do not fit the grid {grid} of {info.path}; "
+                    f"expected at most {top}"
+                )
+            print(
+                f"mgno: warning: {cfg['levels']} levels do not fit the grid {grid}; using {top}",
+                file=sys.stderr,
+            )
+            pre = cfg.get("pre_smooth")
+            if isinstance(pre, list):
+                cfg["pre_smooth"] = pre[: top - 1] + [pre[-1]]
+            post = cfg.get("post_smooth")
+            if isinstance(post, list):
+                cfg["post_smooth"] = post[: top - 1] + [post[-1]]
+            cfg["levels"] = top
+    if cfg.get("skip") and cin != cout:
+        cfg["skip"] = False
+    return cfg

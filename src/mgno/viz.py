@@ -1,0 +1,162 @@
+"""Figures of a trained run: input, truth, prediction, error, and the loss curves.
+
+Matplotlib with the Agg backend (no display needed). 1-D fields are drawn as
+curves, 2-D fields as images, 3-D fields as their middle slice along the last
+axis; for rollouts the last predicted step is shown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mgno.data.datasets import load_arrays
+from mgno.data.schema import open_dataset
+from mgno.errors import InputError
+from mgno.train.evaluate import check_data_fits, load_run
+from mgno.train.run_dir import read_metrics
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _slice2d(field: np.ndarray) -> np.ndarray:
+    """First channel of ``(C, *grid)``; the middle slice of a 3-D grid."""
+    f = field[0]
+    while f.ndim > 2:
+        f = f[..., f.shape[-1] // 2]
+    return f
+
+
+def plot_fields(
+    ax_row: Sequence,
+    fields: Sequence[np.ndarray],
+    titles: Sequence[str],
+) -> None:
+    """Draw fields ``(C, *grid)`` (first channel) into a row of axes."""
+    for ax, f, title in zip(ax_row, fields, titles, strict=True):
+        g = _slice2d(f)
+        if g.ndim == 1:
+            ax.plot(np.linspace(0, 1, g.shape[0]), g)
+        else:
+            im = ax.imshow(
+                g.T,
+                origin="lower",
+                extent=(0, 1, 0, 1),
+                cmap="viridis" if "error" not in title else "magma",
+            )
+            ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+
+
+def plot_history(ax, history: Sequence[dict]) -> None:
+    """Training loss and validation rel. L2 per epoch (log scale)."""
+    epochs = [r["epoch"] for r in history]
+    ax.semilogy(epochs, [r["train_loss"] for r in history], label="train loss")
+    val = [(r["epoch"], r["val_rel_l2"]) for r in history if r.get("val_rel_l2") is not None]
+    if val:
+        ax.semilogy(*zip(*val, strict=True), label="val rel. L2")
+        best = [r["epoch"] for r in history if r.get("best")]
+        if best:
+            ax.axvline(best[-1], color="grey", lw=0.8, ls="--", label=f"best (epoch {best[-1]})")
+    ax.set_xlabel("epoch")
+    ax.set_title("loss curves", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+@torch.no_grad()
+def plot_run(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    index: int = 0,
+    device: str = "auto",
+    strategy: str = "resample",
+) -> list[Path]:
+    """Write the figures of a run on one sample of a data set.
+
+    Parameters
+    ----------
+    run_dir:
+        The run directory.
+    data:
+        Data set with the truth (same kind and channels as the training data).
+    out:
+        ``FIG.png``: input, truth, prediction and error of sample ``index``.
+        The loss curves go to ``FIG_loss.png`` next to it.
+    index:
+        Sample to draw.
+
+    Returns
+    -------
+    list of Path
+        The PNG files written.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"{out}: --out must end in .png, found {out.suffix or 'no suffix'!r}")
+    if not out.parent.is_dir() and str(out.parent):
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    run = load_run(run_dir, device=device, strategy=strategy)
+    info = open_dataset(data)
+    check_data_fits(run, info)
+    if not 0 <= index < info.n_samples:
+        raise InputError(
+            f"{data}: sample {index} requested, expected 0 <= index < {info.n_samples}"
+        )
+    arrays = load_arrays(data, index, index + 1).arrays
+    if run.kind == "steady":
+        x = arrays["inputs"]
+        truth = arrays["outputs"][0]
+        pred = run.predictor(x.to(run.device)).float().cpu()[0]
+        label = ""
+    else:
+        traj = arrays["trajectories"]
+        w = run.window
+        steps = min(run.train_config.steps_out, traj.shape[1] - w)
+        if steps < 1:
+            raise InputError(
+                f"{data}: trajectories of {traj.shape[1]} frames, expected more than {w}"
+            )
+        x = traj[:, w - 1]
+        truth = traj[0, w - 1 + steps]
+        pred = run.predictor(traj[:, :w].to(run.device), steps).float().cpu()[0, -1]
+        label = f" (step {steps})"
+    inp, truth, pred = x[0].numpy(), truth.numpy(), pred.numpy()
+    err = np.abs(pred - truth)
+    rel = float(np.linalg.norm(pred - truth) / max(np.linalg.norm(truth), 1e-12))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    plot_fields(
+        axes,
+        [inp, truth, pred, err],
+        ["input", f"truth{label}", f"prediction{label}", f"|error| (rel. L2 {rel:.3g})"],
+    )
+    fig.suptitle(f"{Path(run.run_dir).name}: sample {index} of {Path(data).name}", fontsize=10)
+    fig.tight_layout()
+    written = [out]
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    history = read_metrics(run.run_dir)
+    if history:
+        loss_path = out.with_name(out.stem + "_loss.png")
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        plot_history(ax, history)
+        fig.tight_layout()
+        fig.savefig(loss_path, dpi=110)
+        plt.close(fig)
+        written.append(loss_path)
+    return written

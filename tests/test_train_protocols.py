@@ -1,0 +1,101 @@
+"""Recipe options and the time-dependent protocols on tiny problems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mgno.data.datasets import WindowDataset
+from mgno.errors import InputError
+from mgno.train import TrainConfig, evaluate, train
+from helpers_train import TINY_NET, make_steady, make_trajectories
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_recipe_options_run(tmp_path):
+    data = make_steady(tmp_path / "d.h5", n=10)
+    res = train(
+        data,
+        tmp_path / "r",
+        epochs=2,
+        batch_size=4,
+        optimizer="adamw",
+        loss="rel_h1_fd",
+        normalizer_inputs="scalar",
+        normalizer_outputs="none",
+        grad_clip=0.5,
+        scheduler="none",
+        model_overrides=TINY_NET,
+        progress=False,
+    )
+    assert res.status == "finished" and res.epochs_done == 2
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["train"]["optimizer"] == "adamw" and cfg["train"]["grad_clip"] == 0.5
+    assert cfg["normalizer"]["inputs"]["kind"] == "scalar"
+    assert all(h["lr"] == 1e-3 for h in res.history)  # no scheduler
+
+
+def test_ten_to_ten_protocol(tmp_path):
+    data = make_trajectories(tmp_path / "t.h5", n=4, t=6)
+    res = train(
+        data,
+        tmp_path / "r",
+        epochs=1,
+        batch_size=2,
+        protocol="10-10",
+        steps_in=2,
+        steps_out=3,
+        val_fraction=0.25,
+        model_overrides=TINY_NET,
+        progress=False,
+    )
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["model"]["in_channels"] == 2 and cfg["model"]["out_channels"] == 1
+    assert res.best_val is not None
+    out = evaluate(tmp_path / "r", data)
+    assert out["steps"] == 3 and len(out["rel_l2_per_step"]) == 3
+
+
+def test_protocol_must_fit_the_data(tmp_path):
+    steady = make_steady(tmp_path / "d.h5", n=4)
+    with pytest.raises(InputError, match="steady pairs.*one-step"):
+        train(steady, tmp_path / "r", protocol="one-step", progress=False)
+    traj = make_trajectories(tmp_path / "t.h5", n=2, t=3)
+    with pytest.raises(InputError, match="trajectories.*'steady'"):
+        train(traj, tmp_path / "r", protocol="steady", progress=False)
+    with pytest.raises(InputError, match="frames"):
+        train(traj, tmp_path / "r", protocol="10-10", steps_in=3, progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_window_dataset_indexing():
+    traj = torch.arange(2 * 5, dtype=torch.float32).view(2, 5, 1, 1, 1).expand(2, 5, 1, 2, 2)
+    ds = WindowDataset(traj, 1, 1, starts=range(4))
+    assert len(ds) == 8
+    x, y = ds.get_batch(torch.tensor([0, 5]))
+    assert x[:, 0, 0, 0, 0].tolist() == [0.0, 6.0] and y[:, 0, 0, 0, 0].tolist() == [1.0, 7.0]
+    w = WindowDataset(traj, 2, 3)
+    x, y = w[1]
+    assert x[:, 0, 0, 0].tolist() == [5.0, 6.0] and y[:, 0, 0, 0].tolist() == [7.0, 8.0, 9.0]
+
+
+def test_train_config_validation():
+    with pytest.raises(InputError, match="'loss' is 'mse'"):
+        TrainConfig(loss="mse")
+    with pytest.raises(InputError, match="'epochs'"):
+        TrainConfig(epochs=0)
+    with pytest.raises(InputError, match="unknown field 'lrate'"):
+        TrainConfig.from_dict({"lrate": 1})
+    from mgno.presets import get_preset, list_presets
+
+    for name in list_presets():
+        TrainConfig.from_dict(get_preset(name)["train"])  # every preset recipe is accepted
