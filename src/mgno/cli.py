@@ -112,6 +112,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("hardware and output")
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (GPU)")
+    g.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the network (slow first step, faster afterwards)")
+    g.add_argument("--activation-checkpointing", action="store_true", default=None,
+                   help="MgNO: recompute activations in the backward pass (large grids, "
+                   "about half the memory)")
     g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
@@ -125,12 +130,14 @@ def _run_train(args: argparse.Namespace) -> int:
             args.data, args.out, val=args.val, preset=args.preset, model=args.model,
             resume=args.resume, progress=not args.quiet,
             model_overrides={"channels": args.channels, "layers": args.layers,
-                             "levels": args.levels, "boundary": args.boundary},
+                             "levels": args.levels, "boundary": args.boundary,
+                             "checkpointing": args.activation_checkpointing},
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
             scheduler_step=args.scheduler_step, loss=args.loss, normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
+            compile=args.compile,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)

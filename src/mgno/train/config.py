@@ -49,6 +49,11 @@ class TrainConfig:
         Fourier H1 loss: modes with some ``|k_i| >= k_max`` are dropped.
     bf16:
         bfloat16 autocast (GPU only; ignored on CPU).
+    compile:
+        ``torch.compile`` the network's forward pass (in place; weights and
+        checkpoints unchanged). The first step compiles for a minute or more;
+        measured 1.5x faster training steps on a CPU afterwards (see
+        benchmarks/RESULTS.md), so it pays off on long runs.
     device:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     eval_batch_size:
@@ -75,6 +80,7 @@ class TrainConfig:
     train_steps: int | None = None
     k_max: int | None = 20
     bf16: bool = False
+    compile: bool = False
     device: str = "auto"
     eval_batch_size: int | None = None
     extra: dict = field(default_factory=dict)

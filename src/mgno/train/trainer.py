@@ -486,6 +486,8 @@ class _Trainer:
         device = ctx.device
         net = build_network(model_cfg)
         model_cfg = getattr(net, "config", model_cfg)
+        if cfg.compile:
+            net.compile()  # in place: parameter names and checkpoints are unchanged
         if saved is not None:
             ntensors, nmeta = read_safetensors(self.out / rd.NORMALIZER)
             kinds = json.loads(nmeta.get("normalizer", "{}"))

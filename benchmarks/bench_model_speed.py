@@ -1,0 +1,125 @@
+"""Time MgNO presets beside neuraloperator's FNO: forward+backward and inference.
+
+Usage (the command behind the table in RESULTS.md)::
+
+    .venv/bin/python benchmarks/bench_model_speed.py --grids 64 211 --batch 8 --repeats 5
+
+For every grid and model it reports the parameter count, milliseconds per
+sample of one training step's forward + backward (batch ``--batch``), the
+training samples per second, and milliseconds per sample of inference
+(``torch.inference_mode``, same batch). Prints a markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from mgno import count_parameters, create_model
+
+
+def fno(width: int = 32, modes: int = 12, layers: int = 4) -> torch.nn.Module:
+    """neuraloperator's FNO with the FNO paper's Darcy settings."""
+    from neuralop.models import FNO
+
+    return FNO(
+        n_modes=(modes, modes),
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=width,
+        n_layers=layers,
+    )
+
+
+def _median_seconds(fn: Callable[[], None], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed: int) -> dict:
+    """Median seconds of forward+backward and of inference for one batch."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, 1, grid, grid, generator=g)
+    y = torch.rand(batch, 1, grid, grid, generator=g)
+
+    def train_step() -> None:
+        model.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    model.train()
+    t_train = _median_seconds(train_step, repeats)
+    model.eval()
+    t_infer = _median_seconds(infer, repeats)
+    return {
+        "train_ms_per_sample": 1e3 * t_train / batch,
+        "train_samples_per_s": batch / t_train,
+        "infer_ms_per_sample": 1e3 * t_infer / batch,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--grids", type=int, nargs="+", default=[64, 211])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    builders: dict[str, Callable[[], torch.nn.Module]] = {
+        "MgNO darcy-smooth": lambda: create_model("darcy-smooth"),
+        "MgNO darcy-rough": lambda: create_model("darcy-rough"),
+        "FNO (width 32, 12 modes, 4 layers)": fno,
+    }
+    rows = []
+    for grid in args.grids:
+        for name, build in builders.items():
+            torch.manual_seed(args.seed)
+            model = build()
+            row = {"model": name, "grid": grid, "parameters": count_parameters(model)}
+            row.update(time_model(model, grid, args.batch, args.repeats, args.seed))
+            rows.append(row)
+            print(f"{grid}x{grid} {name}: {row}", file=sys.stderr)
+    machine = (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )
+    print(f"Machine: {machine}; batch {args.batch}, median of {args.repeats} repeats.\n")
+    print(
+        "| grid | model | parameters | fwd+bwd ms/sample | train samples/s | inference ms/sample |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['grid']}x{r['grid']} | {r['model']} | {r['parameters'] / 1e6:.3f} M | "
+            f"{r['train_ms_per_sample']:.1f} | {r['train_samples_per_s']:.1f} | "
+            f"{r['infer_ms_per_sample']:.1f} |"
+        )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine, "args": vars(args), "rows": rows}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
