@@ -17,26 +17,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import median_seconds  # benchmarks/timing.py
 from torch.utils.flop_counter import FlopCounterMode
 
 from mgno import create_model
-
-
-def _median(fn: Callable[[], None], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _count(fn: Callable[[], None]) -> int:
@@ -66,7 +55,7 @@ def measure(preset: str, grid: int, batch: int, repeats: int, seed: int) -> dict
     out = {"preset": preset, "grid": grid, "channels": channels}
     for name, fn in (("mgno", step), ("dense", dense)):
         flops = _count(fn)
-        seconds = _median(fn, repeats)
+        seconds = median_seconds(fn, repeats)
         out[f"{name}_gflop"] = flops / 1e9
         out[f"{name}_s"] = seconds
         out[f"{name}_gflops"] = flops / seconds / 1e9

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import torch
+from timing import median_seconds  # benchmarks/timing.py
 
 from mgno import count_parameters, create_model
 
@@ -36,17 +35,6 @@ def fno(width: int = 32, modes: int = 12, layers: int = 4) -> torch.nn.Module:
         hidden_channels=width,
         n_layers=layers,
     )
-
-
-def _median_seconds(fn: Callable[[], None], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed: int) -> dict:
@@ -65,9 +53,9 @@ def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed
             model(x)
 
     model.train()
-    t_train = _median_seconds(train_step, repeats)
+    t_train = median_seconds(train_step, repeats)
     model.eval()
-    t_infer = _median_seconds(infer, repeats)
+    t_infer = median_seconds(infer, repeats)
     return {
         "train_ms_per_sample": 1e3 * t_train / batch,
         "train_samples_per_s": batch / t_train,
