@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers_train import make_steady, make_trajectories
 from mgno.cli import main
 from mgno.data.schema import open_dataset, read_arrays, write_steady
-from helpers_train import make_steady, make_trajectories
 
 TINY = ["--channels", "4", "--layers", "1", "--levels", "2", "--quiet"]
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
+from helpers_train import make_steady
 from mgno.cli import main
 from mgno.train.checkpoint import read_safetensors
-from helpers_train import make_steady
 
 ARGS = [
     "--epochs",

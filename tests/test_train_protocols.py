@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.data.datasets import WindowDataset
 from mgno.errors import InputError
 from mgno.train import TrainConfig, evaluate, train
-from helpers_train import TINY_NET, make_steady, make_trajectories
 
 
 @pytest.fixture(autouse=True)

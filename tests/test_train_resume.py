@@ -8,10 +8,10 @@ import signal
 import pytest
 import torch
 
+from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.train import TrainingDiverged, train
 from mgno.train import trainer as trainer_mod
 from mgno.train.checkpoint import load_tree, read_safetensors
-from helpers_train import TINY_NET, make_steady, make_trajectories
 
 KW = dict(
     batch_size=4, model_overrides=TINY_NET, progress=False, scheduler_step="step", val_fraction=0.25

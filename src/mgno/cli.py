@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -154,8 +155,20 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_strategy(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strategy", choices=["resample", "multilevel", "native"], default="resample",
-                   help="how to run on a grid other than the training grid (default: resample)")
+    p.add_argument("--resolution-strategy", "--strategy", dest="strategy",
+                   choices=["resample", "multilevel", "native"], default="resample",
+                   help="how to run on a grid other than the training grid: resample "
+                        "(default; interpolate to the training grid and back), multilevel "
+                        "(MgNO: multigrid operators on the training grid), native (as-is)")
+
+
+def _say_transfer(run_dir: str, data: str, strategy: str) -> None:
+    """Print, on stderr, how the run is applied when the data grid is not the training grid."""
+    from mgno.train.evaluate import describe_run_transfer
+
+    line = describe_run_transfer(run_dir, data, strategy)
+    if line is not None:
+        print(f"mgno: {line}", file=sys.stderr, flush=True)
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -173,14 +186,19 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     from mgno.train import evaluate
 
+    _say_transfer(args.run_dir, args.data, args.strategy)
     res = evaluate(args.run_dir, args.data, batch_size=args.batch_size, device=args.device,
                    which=args.which, strategy=args.strategy)
     if args.json:
         _print_json(res)
         return 0
     for key, value in res.items():
+        if key == "transfer":
+            continue  # already said on stderr
         if isinstance(value, float):
             print(f"{key:16s} {value:.6g}")
+        elif isinstance(value, dict):
+            print(f"{key:16s} {json.dumps(value)}")
         elif isinstance(value, list):
             print(f"{key:16s} " + " ".join(f"{v:.4g}" for v in value))
         else:
@@ -201,6 +219,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _run_predict(args: argparse.Namespace) -> int:
     from mgno.train import predict
 
+    _say_transfer(args.run_dir, args.input, args.strategy)
     path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
                    device=args.device, strategy=args.strategy)
     print(path)
@@ -220,6 +239,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 def _run_plot(args: argparse.Namespace) -> int:
     from mgno.viz import plot_run
 
+    _say_transfer(args.run_dir, args.data, args.strategy)
     for path in plot_run(args.run_dir, args.data, args.out, index=args.index, device=args.device,
                          strategy=args.strategy):
         print(path)
@@ -299,6 +319,68 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="train several models on the same data and budget; write a comparison table",
+        description="Train MgNO and baselines (fno, tfno, uno, unet) side by side on a profile "
+        "(cpu, cpu-quick, gpu) or on given files; writes OUT/results.md and OUT/results.json. "
+        "See docs/benchmarks.md.",
+    )
+    p.add_argument("--profile", choices=["cpu", "cpu-quick", "gpu"], default=None,
+                   help="built-in data sets and budgets (generated into OUT/data)")
+    p.add_argument("--data", default=None, help="free form: training set (.h5)")
+    p.add_argument("--val", default=None, help="free form: validation set (.h5)")
+    p.add_argument("--test", default=None, help="free form: test set (.h5)")
+    p.add_argument("--out", required=True, help="bench directory (data, runs, results)")
+    p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="families to train (default: mgno fno tfno unet)")
+    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                   help="only these tasks of the profile (cpu: darcy ns mixed)")
+    p.add_argument("--preset", default=None, help="free form: recipe of this preset for all")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every run")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--resume", action="store_true", help="continue interrupted runs")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="stop (with a checkpoint) after this many seconds; rerun with --resume")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    p.add_argument("--json", action="store_true", help="print results.json on stdout")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import shlex
+
+    from mgno.bench import RESULTS_MD, run_bench
+
+    words = ["mgno", "bench"]
+    for name in ("profile", "data", "val", "test", "out", "models", "tasks", "preset", "epochs",
+                 "batch_size", "lr", "resume", "time_limit", "threads", "device", "quiet", "json"):
+        value = getattr(args, name)
+        flag = "--" + name.replace("_", "-")
+        if value is None or value is False or (name == "device" and value == "auto"):
+            continue
+        words += [flag] if value is True else [flag, *map(str, value if isinstance(
+            value, list) else [value])]
+    command = " ".join(shlex.quote(w) for w in words)
+    res = run_bench(
+        args.out, profile=args.profile, data=args.data, val=args.val, test=args.test,
+        models=args.models, tasks=args.tasks, preset=args.preset, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, resume=args.resume, time_limit=args.time_limit,
+        threads=args.threads, device=args.device, progress=not args.quiet, command=command,
+    )
+    if args.json:
+        _print_json(res)
+    else:
+        from pathlib import Path
+
+        print(Path(args.out) / RESULTS_MD)
+    return 0 if res["complete"] else 130
+
+
 # --------------------------------------------------------------------------- main
 # Each verb: (name, add-parser function, run function). Add a verb by writing
 # its two functions above and one line here.
@@ -312,6 +394,7 @@ _VERBS: list[tuple[str, Callable, Callable]] = [
     ("plot", _add_plot, _run_plot),
     ("generate", _add_generate, _run_generate),
     ("convert", _add_convert, _run_convert),
+    ("bench", _add_bench, _run_bench),
 ]
 
 
@@ -345,6 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mgno: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout closed early (`mgno eval ... | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,7 +76,7 @@ def plot_history(ax, history: Sequence[dict]) -> None:
     ax.legend(fontsize=7)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def plot_run(
     run_dir: str | os.PathLike,
     data: str | os.PathLike,

@@ -7,7 +7,10 @@ from mgno.nn.multigrid import MultigridOperator, derive_levels, level_shapes
 from mgno.nn.resolution import (
     RESOLUTION_STRATEGIES,
     apply_on_grid,
+    describe_grids,
     describe_transfer,
+    grid_record,
+    grid_spacing,
     resample,
     training_grid,
 )
@@ -25,7 +28,10 @@ __all__ = [
     "level_shapes",
     "normalize_boundary",
     "apply_on_grid",
+    "describe_grids",
     "describe_transfer",
+    "grid_record",
+    "grid_spacing",
     "resample",
     "training_grid",
 ]

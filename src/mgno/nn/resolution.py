@@ -21,7 +21,11 @@ Applied as-is to a finer grid, MgNO's error grows many-fold. Three strategies:
 Interpolation respects the grid convention (nodes include the boundary:
 node 0 and node n-1 sit on the two ends of the domain, so they map onto each
 other) and the boundary conditions (periodic axes hold one period without a
-repeated end node, and wrap around).
+repeated end node, and wrap around). :func:`grid_record` is what a run
+records of its training grid (shape, spacing, domain, boundary);
+:func:`describe_transfer` / :func:`describe_grids` give the one line the CLI
+prints when the data grid differs. Measurements and the choice of the
+default: ``docs/resolution.md``.
 """
 
 from __future__ import annotations
@@ -84,6 +88,68 @@ def resample(
     return y[index].contiguous()
 
 
+def grid_spacing(
+    shape: Sequence[int],
+    domain: Sequence[Sequence[float]] | None = None,
+    boundary: Sequence[str] | None = None,
+) -> list[float]:
+    """Node spacing per axis under the grid convention of ``docs/data.md``.
+
+    Parameters
+    ----------
+    shape
+        Nodes per axis.
+    domain
+        ``[lo, hi]`` per axis (default: the unit interval on every axis).
+    boundary
+        Condition per axis (default dirichlet).
+
+    Returns
+    -------
+    list of float
+        ``(hi - lo) / (n - 1)`` on a non-periodic axis (both ends are nodes),
+        ``(hi - lo) / n`` on a periodic one (one period, no repeated end node).
+    """
+    shape = [int(n) for n in shape]
+    domain = [(0.0, 1.0)] * len(shape) if domain is None else [tuple(d) for d in domain]
+    boundary = ["dirichlet"] * len(shape) if boundary is None else list(boundary)
+    if not (len(domain) == len(boundary) == len(shape)):
+        raise ValueError(
+            f"grid_spacing: shape {shape}, domain {domain} and boundary {boundary} "
+            "need one entry per axis"
+        )
+    return [
+        (float(hi) - float(lo)) / (n if b == "periodic" else max(n - 1, 1))
+        for n, (lo, hi), b in zip(shape, domain, boundary, strict=True)
+    ]
+
+
+def grid_record(
+    shape: Sequence[int],
+    domain: Sequence[Sequence[float]] | None = None,
+    boundary: Sequence[str] | None = None,
+) -> dict:
+    """The training grid as a run records it (``config.json`` and the weights' metadata).
+
+    Returns
+    -------
+    dict
+        ``shape`` (nodes per axis), ``spacing`` (see :func:`grid_spacing`),
+        ``domain`` (``[lo, hi]`` per axis) and ``boundary`` (condition per axis).
+    """
+    shape = [int(n) for n in shape]
+    domain = [[0.0, 1.0]] * len(shape) if domain is None else [
+        [float(lo), float(hi)] for lo, hi in domain
+    ]
+    boundary = ["dirichlet"] * len(shape) if boundary is None else [str(b) for b in boundary]
+    return {
+        "shape": shape,
+        "spacing": grid_spacing(shape, domain, boundary),
+        "domain": domain,
+        "boundary": boundary,
+    }
+
+
 def training_grid(model: nn.Module) -> tuple[int, ...] | None:
     """The grid recorded in ``model.config["grid"]``, or None."""
     grid = getattr(model, "config", {}).get("grid")
@@ -136,7 +202,29 @@ def apply_on_grid(model: nn.Module, x: torch.Tensor, strategy: str = "resample")
 
 def describe_transfer(model: nn.Module, grid: Sequence[int], strategy: str) -> str | None:
     """One line saying how ``model`` will be run on ``grid``; None on its training grid."""
-    train = training_grid(model)
+    return describe_grids(training_grid(model), grid, strategy)
+
+
+def describe_grids(
+    train: Sequence[int] | None, grid: Sequence[int], strategy: str
+) -> str | None:
+    """One line saying how a model trained on ``train`` is run on ``grid``.
+
+    Parameters
+    ----------
+    train
+        The training grid (None: not recorded).
+    grid
+        The grid of the data.
+    strategy
+        ``resample``, ``multilevel`` or ``native``.
+
+    Returns
+    -------
+    str or None
+        None when the two grids are the same.
+    """
+    train = None if train is None else tuple(int(n) for n in train)
     grid = tuple(int(n) for n in grid)
     if train is None:
         return f"the model records no training grid; running it as-is on {_fmt(grid)}"

@@ -84,7 +84,9 @@ def generate_poisson(
     rngs : sequence of numpy Generator
         One per sample.
     resolution : int
-        Stored nodes per axis.
+        Nodes per axis of the solve-aligned grid; a periodic axis stores
+        ``resolution - 1`` of them (its last node repeats the first and is
+        dropped, as on every periodic axis of the schema).
     params : dict
         Overrides of :data:`POISSON_DEFAULTS` / :data:`ELLIPTIC_DEFAULTS`
         (``solve_resolution = 0`` solves on the stored grid).
@@ -112,7 +114,11 @@ def generate_poisson(
     u, info = solve_elliptic(a, f, bcs, tol=tol, maxiter=500, device=device, return_info=True)
     if not bool(info.converged.all()):
         raise RuntimeError(f"poisson solver did not reach tol={tol}")
-    sl = (slice(None),) + (slice(None, None, stride),) * ndim
+    # Subsample, then drop the repeated end node of every periodic axis: stored
+    # files follow one periodic convention (x_i = i / n, no image of node 0).
+    sl = (slice(None),) + tuple(
+        slice(None, -1, stride) if b == "periodic" else slice(None, None, stride) for b in bcs
+    )
     ins = [a[sl], f[sl]] if variable_coefficient else [f[sl]]
     return {"inputs": np.stack(ins, axis=1), "outputs": u[sl][:, None]}
 

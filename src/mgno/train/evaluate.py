@@ -129,14 +129,84 @@ def load_run(
     norm_out = GaussianNormalizer.from_tensors(kinds.get("outputs", {}), ntensors, "outputs")
     kind = "steady" if config["data"]["kind"] == "steady" else "trajectory"
     dev = choose_device(device)
-    from mgno.nn.resolution import check_strategy
-
-    check_strategy(strategy)
+    _check_strategy(strategy)
     rec = config["data"]
     predictor = Predictor(net, norm_in, norm_out, kind, grid=rec["grid"],
                           boundary=config["model"].get("boundary", rec.get("boundary")),
                           strategy=strategy).to(dev).eval()
     return LoadedRun(path, config, tcfg, predictor, epoch, dev)
+
+
+def _check_strategy(strategy: str) -> str:
+    from mgno.nn.resolution import RESOLUTION_STRATEGIES
+
+    if strategy not in RESOLUTION_STRATEGIES:
+        raise InputError(
+            f"--resolution-strategy: found {strategy!r}, expected one of "
+            f"{', '.join(RESOLUTION_STRATEGIES)}"
+        )
+    return strategy
+
+
+def recorded_training_grid(config: dict) -> dict:
+    """The training grid a run recorded: ``shape``, ``spacing``, ``domain``, ``boundary``.
+
+    Runs written before the ``training_grid`` entry existed get it rebuilt
+    from their data summary.
+    """
+    from mgno.nn.resolution import grid_record
+
+    if "training_grid" in config:
+        return dict(config["training_grid"])
+    rec = config["data"]
+    return grid_record(rec["grid"], rec.get("domain"), rec.get("boundary"))
+
+
+def describe_run_transfer(
+    run_dir: str | os.PathLike, data: str | os.PathLike, strategy: str = "resample"
+) -> str | None:
+    """One line saying how a run will be applied to the grid of ``data``.
+
+    Reads only the run's ``config.json`` and the data set's header, so a
+    caller can say what it is about to do before the work starts.
+
+    Parameters
+    ----------
+    run_dir:
+        The run directory.
+    data:
+        The data set (HDF5) to evaluate or predict on.
+    strategy:
+        ``"resample"``, ``"multilevel"`` or ``"native"``.
+
+    Returns
+    -------
+    str or None
+        None when the data grid is the training grid.
+
+    Raises
+    ------
+    InputError
+        Unknown strategy, or ``multilevel`` asked of a model that is not MgNO
+        on a grid other than its training grid.
+    """
+    from mgno.nn.resolution import describe_grids
+
+    _check_strategy(strategy)
+    path = rd.require_run_dir(run_dir)
+    config = rd.read_config(path)
+    info = open_dataset(data)
+    train = recorded_training_grid(config)["shape"]
+    if len(train) != len(info.grid):
+        return None  # check_data_fits reports the mismatch with its own message
+    line = describe_grids(train, info.grid, strategy)
+    family = config.get("model", {}).get("model", "mgno")
+    if line is not None and strategy == "multilevel" and family != "mgno":
+        raise InputError(
+            f"--resolution-strategy multilevel: needs an MgNO run, {path} holds a "
+            f"{family!r} model; expected 'resample' or 'native'"
+        )
+    return line
 
 
 def check_data_fits(run: LoadedRun, info: DatasetInfo) -> None:
@@ -162,7 +232,9 @@ def check_data_fits(run: LoadedRun, info: DatasetInfo) -> None:
 
 
 def _spacing(info: DatasetInfo) -> list[float]:
-    return [(hi - lo) / max(n - 1, 1) for (lo, hi), n in zip(info.domain, info.grid, strict=True)]
+    from mgno.nn.resolution import grid_spacing
+
+    return grid_spacing(info.grid, info.domain, info.boundary)
 
 
 def _eval_view(run: LoadedRun, data, info: DatasetInfo):
@@ -185,7 +257,7 @@ def _batches(ds, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]
         yield ds.get_batch(idx)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(
     run_dir: str | os.PathLike,
     data: str | os.PathLike,
@@ -214,10 +286,14 @@ def evaluate(
         ``rel_l2``, ``rel_h1`` (finite differences), ``rel_h1_fourier``,
         ``nrmse``, ``rmse``, ``max_error``, ``boundary_rmse``, ``rmse_low`` /
         ``rmse_mid`` / ``rmse_high`` (spectral bands), plus ``n_samples``,
-        ``epoch`` and, for trajectories, ``steps`` and ``rel_l2_per_step``
-        (the rollout error after each step). Means over samples; for rollouts
+        ``epoch``, ``grid`` (of the data), ``training_grid`` (shape, spacing,
+        domain, boundary), ``strategy`` and ``transfer`` (the line of
+        :func:`describe_run_transfer`, None on the training grid) and, for
+        trajectories, ``steps`` and ``rel_l2_per_step`` (the rollout error
+        after each step). Means over samples; for rollouts
         the field metrics cover the whole predicted block.
     """
+    transfer = describe_run_transfer(run_dir, data, strategy)
     run = load_run(run_dir, which=which, device=device, strategy=strategy)
     info = open_dataset(data)
     check_data_fits(run, info)
@@ -249,6 +325,10 @@ def evaluate(
         "data": str(info.path),
         "n_samples": len(ds),
         "epoch": run.epoch,
+        "grid": list(info.grid),
+        "training_grid": recorded_training_grid(run.config),
+        "strategy": strategy,
+        "transfer": transfer,
     }
     out.update(acc.result())
     if per_step is not None:
@@ -257,7 +337,7 @@ def evaluate(
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_arrays(
     run: LoadedRun, x: torch.Tensor, steps: int = 1, batch_size: int = 8
 ) -> torch.Tensor:
@@ -292,6 +372,7 @@ def predict(
     """
     if Path(out).resolve() == Path(input).resolve():
         raise InputError(f"{out}: is the --input file; expected a different --out path")
+    describe_run_transfer(run_dir, input, strategy)
     run = load_run(run_dir, device=device, strategy=strategy)
     info = open_dataset(input)
     check_data_fits(run, info)

@@ -137,9 +137,17 @@ def data_summary(info, n: int) -> dict:
         "out_channels": info.out_channels,
         "boundary": list(info.boundary),
         "domain": [list(d) for d in info.domain],
+        "spacing": training_grid_record(info)["spacing"],
         "n_times": info.n_times,
         "pde": info.pde,
     }
+
+
+def training_grid_record(info) -> dict:
+    """The grid record of a data set (see ``mgno.nn.resolution.grid_record``)."""
+    from mgno.nn.resolution import grid_record
+
+    return grid_record(info.grid, info.domain, info.boundary)
 
 
 def check_compatible(a, b) -> None:
@@ -154,14 +162,6 @@ def check_compatible(a, b) -> None:
             f"{where}: channels in/out {b.in_channels}/{b.out_channels}, "
             f"expected {a.in_channels}/{a.out_channels}"
         )
-
-
-def spacing_of(info_like: dict) -> list[float]:
-    """Node spacing per axis from a recorded data summary (nodes include both ends)."""
-    return [
-        (hi - lo) / max(n - 1, 1)
-        for (lo, hi), n in zip(info_like["domain"], info_like["grid"], strict=True)
-    ]
 
 
 def make_datasets(data: LoadedData, cfg: TrainConfig, start: int, stop: int | None, training: bool):
@@ -511,7 +511,7 @@ class _Trainer:
         steps_per_epoch = math.ceil(len(sampler) / local_bs)
         opt = make_optimizer(net.parameters(), cfg)
         sched = make_scheduler(opt, cfg, steps_per_epoch)
-        loss_fn = get_loss(cfg.loss, spacing=spacing_of(data_summary(info, n)), k_max=cfg.k_max)
+        loss_fn = get_loss(cfg.loss, spacing=training_grid_record(info)["spacing"], k_max=cfg.k_max)
         train_steps_out = 1 if cfg.protocol == "one-step" else getattr(train_ds, "steps_out", 1)
 
         # state
@@ -659,6 +659,7 @@ class _Trainer:
                                 "format": "pt",
                                 "epoch": str(epoch + 1),
                                 "val_rel_l2": json.dumps(val_err),
+                                "training_grid": json.dumps(training_grid_record(info)),
                             },
                         )
                     record["best"] = state["best_epoch"] == epoch + 1
@@ -723,6 +724,7 @@ class _Trainer:
             "model": model_cfg,
             "train": cfg.to_dict(),
             "data": summary,
+            "training_grid": training_grid_record(info),
             "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
             "world_size": self.ctx.world_size,
         }
