@@ -77,6 +77,72 @@ def build_train_config(
     return cfg
 
 
+#: Families built from neuraloperator or the U-Net (not MgNO).
+BASELINE_FAMILIES = ("fno", "tfno", "uno", "unet")
+#: Fourier modes kept per axis by FNO/TFNO/UNO, as in the FNO paper (capped at n // 2).
+DEFAULT_MODES = 12
+#: Fraction of the grid FNO/TFNO pad by on non-periodic data (the FNO paper pads
+#: Darcy's 85 nodes by 9, about a tenth; neuraloperator's ``domain_padding``).
+DEFAULT_DOMAIN_PADDING = 0.125
+
+
+def baseline_overrides(family: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Translate mgno's network options to a baseline family's config keys.
+
+    ``channels`` becomes ``width`` (hidden channels of FNO/TFNO/UNO, first-block
+    channels of the U-Net); ``levels`` becomes the U-Net's ``depth``
+    (``levels - 1`` downsamplings) and is refused for the FNO family.
+
+    Raises
+    ------
+    InputError
+        On ``levels`` for a Fourier model.
+    """
+    out = dict(overrides)
+    if "channels" in out:
+        out["width"] = out.pop("channels")
+    if "levels" in out:
+        levels = out.pop("levels")
+        if family != "unet":
+            raise InputError(
+                f"--levels: found {levels} for --model {family}, which has no multigrid "
+                "levels; expected --levels only with --model mgno or unet"
+            )
+        if int(levels) < 2:
+            raise InputError(f"--levels: found {levels} for --model unet, expected >= 2")
+        out["depth"] = int(levels) - 1
+    if family == "unet" and "layers" in out:
+        raise InputError(
+            f"--layers: found {out['layers']} for --model unet, whose size is set by "
+            "--channels and --levels; expected no --layers"
+        )
+    return out
+
+
+def baseline_defaults(family: str, grid: list[int], boundary: list[str]) -> dict[str, Any]:
+    """Config entries a baseline takes from the data when nothing else sets them.
+
+    FNO/TFNO: ``modes`` = min(12, n // 2) per axis, and ``domain_padding``
+    0.125 when some axis is not periodic (None on a torus). UNO: ``modes``
+    capped the same way. U-Net: ``depth`` = the most halvings (at most 4) that
+    leave at least 4 nodes per axis.
+    """
+    if family in ("fno", "tfno"):
+        periodic = all(b == "periodic" for b in boundary)
+        return {
+            "modes": [max(1, min(DEFAULT_MODES, n // 2)) for n in grid],
+            "domain_padding": None if periodic else DEFAULT_DOMAIN_PADDING,
+        }
+    if family == "uno":
+        return {"modes": max(1, min(DEFAULT_MODES, min(grid) // 2))}
+    if family == "unet":
+        depth = 0
+        while depth < 4 and min(grid) // 2 ** (depth + 1) >= 4:
+            depth += 1
+        return {"depth": max(depth, 1)}
+    return {}
+
+
 def _max_levels(grid: list[int]) -> int:
     from mgno.nn.multigrid import derive_levels
 
@@ -112,6 +178,9 @@ def build_model_config(
     cin, cout = model_channels(info, train_cfg.protocol, train_cfg.steps_in)
     grid = list(info.grid)
     dim = len(grid)
+    chosen = family or (preset["model"].get("model", "mgno") if preset is not None else "mgno")
+    if chosen in BASELINE_FAMILIES:
+        overrides = baseline_overrides(chosen, overrides)
     if preset is not None:
         cfg = dict(preset["model"])
         pdim = cfg.get("dim", dim)
@@ -134,6 +203,8 @@ def build_model_config(
             cfg.setdefault("skip", True)
     else:
         cfg.setdefault("boundary", list(info.boundary))
+        for key, value in baseline_defaults(cfg["model"], grid, list(info.boundary)).items():
+            cfg.setdefault(key, value)
     if (
         preset is not None
         and list(cfg.get("boundary", [])) != list(info.boundary)
