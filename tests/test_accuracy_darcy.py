@@ -8,8 +8,6 @@ margin for other BLAS builds. Predicting the training mean gives about 0.25.
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from mgno.data.schema import write_steady
 from mgno.train import evaluate, train
@@ -17,14 +15,6 @@ from mgno.train import evaluate, train
 RESOLUTION = 17
 N_TRAIN, N_TEST = 128, 32
 THRESHOLD = 0.10
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_mgno_reaches_threshold_on_small_darcy(tmp_path):

@@ -20,14 +20,6 @@ from mgno.data.schema import open_dataset, read_arrays, write_steady
 TINY = ["--channels", "4", "--layers", "1", "--levels", "2", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny trained run (2 epochs) with its train and test files."""

@@ -20,14 +20,6 @@ from mgno.train.evaluate import describe_run_transfer, recorded_training_grid
 TRAIN_GRID = 16
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A tiny MgNO run and a tiny FNO run trained on 16x16, and test files on other grids."""

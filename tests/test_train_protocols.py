@@ -13,14 +13,6 @@ from mgno.errors import InputError
 from mgno.train import TrainConfig, evaluate, train
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_recipe_options_run(tmp_path):
     data = make_steady(tmp_path / "d.h5", n=10)
     res = train(

@@ -18,14 +18,6 @@ KW = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _losses(history):
     return [(h["epoch"], h["train_loss"], h.get("val_rel_l2"), h["lr"]) for h in history]
 

@@ -104,7 +104,8 @@ def sniff_format(path: str | os.PathLike) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
+            # NotImplementedError: a corrupted header claiming an unknown zip version
             raise InputError(f"{path}: corrupted or truncated zip archive ({err})") from err
         if names and all(n.endswith(".npy") for n in names):
             return "npz"
