@@ -150,6 +150,15 @@ def training_grid_record(info) -> dict:
     return grid_record(info.grid, info.domain, info.boundary)
 
 
+def _global_loss_sum(state: dict, device: torch.device, ctx) -> tuple[float, float]:
+    """The epoch's summed training loss and sample count over all ranks."""
+    local = torch.tensor(
+        [state["loss_sum"], float(state["count"])], dtype=torch.float64, device=device
+    )
+    sums = all_reduce_sum(local, ctx).cpu()
+    return float(sums[0]), float(sums[1])
+
+
 def check_compatible(a, b) -> None:
     """Refuse validation data that do not match the training data."""
     where = f"{b.path} (validation) vs {a.path} (training)"
@@ -607,15 +616,8 @@ class _Trainer:
                     state["step"] = b + 1
                     bar.step(loss_value)
                     if flags[1] > 0 and b + 1 < len(batches):
-                        sums = all_reduce_sum(
-                            torch.tensor(
-                                [state["loss_sum"], float(state["count"])],
-                                dtype=torch.float64,
-                                device=device,
-                            ),
-                            ctx,
-                        ).cpu()
-                        state["loss_sum"], state["count"] = float(sums[0]), int(sums[1])
+                        loss_sum, count = _global_loss_sum(state, device, ctx)
+                        state["loss_sum"], state["count"] = loss_sum, int(count)
                         state["elapsed"] = time.perf_counter() - t_start
                         if ctx.is_main:
                             self._save_state(net, opt, sched, state)
@@ -625,15 +627,8 @@ class _Trainer:
                     break
 
                 # end of epoch
-                sums = all_reduce_sum(
-                    torch.tensor(
-                        [state["loss_sum"], float(state["count"])],
-                        dtype=torch.float64,
-                        device=device,
-                    ),
-                    ctx,
-                ).cpu()
-                train_loss = float(sums[0] / max(float(sums[1]), 1.0))
+                loss_sum, count = _global_loss_sum(state, device, ctx)
+                train_loss = loss_sum / max(count, 1.0)
                 if sched is not None and cfg.scheduler_step == "epoch":
                     sched.step()
                 record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": state["lr_epoch"]}
