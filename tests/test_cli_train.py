@@ -335,3 +335,13 @@ def test_preset_recipe_and_other_grid(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run), "--data", str(coarse), "--json"]) == 0
     assert np.isfinite(json.loads(capsys.readouterr().out)["rel_l2"])
+
+
+def test_k_max_option_is_checked(tmp_path, capsys):
+    data = make_steady(tmp_path / "d.h5", n=4)
+    for bad in ("0", "twenty"):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--k-max", bad])
+        assert exc.value.code == 2
+        assert "--k-max: expected an integer >= 1 or 'all'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

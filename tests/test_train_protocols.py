@@ -36,6 +36,21 @@ def test_recipe_options_run(tmp_path):
     assert all(h["lr"] == 1e-3 for h in res.history)  # no scheduler
 
 
+@pytest.mark.parametrize("k_max, stored", [("all", None), (3, 3)])
+def test_fourier_loss_cut_reaches_the_loss(tmp_path, k_max, stored):
+    data = make_steady(tmp_path / "d.h5", n=8)
+    common = dict(epochs=1, batch_size=4, loss="rel_h1_fourier", scheduler="none",
+                  model_overrides=TINY_NET, progress=False, val_fraction=0.25)
+    cut = train(data, tmp_path / "cut", k_max=k_max, **common)
+    cfg = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert cfg["train"]["k_max"] == stored
+    default = train(data, tmp_path / "default", **common)  # k_max 20 keeps every mode here
+    same = train(data, tmp_path / "all", k_max="all", **common)
+    assert same.history[0]["train_loss"] == default.history[0]["train_loss"]
+    if stored == 3:
+        assert cut.history[0]["train_loss"] != default.history[0]["train_loss"]
+
+
 def test_ten_to_ten_protocol(tmp_path):
     data = make_trajectories(tmp_path / "t.h5", n=4, t=6)
     res = train(
@@ -87,6 +102,10 @@ def test_train_config_validation():
         TrainConfig(epochs=0)
     with pytest.raises(InputError, match="unknown field 'lrate'"):
         TrainConfig.from_dict({"lrate": 1})
+    assert TrainConfig(k_max="all").k_max is None and TrainConfig(k_max=12).k_max == 12
+    for bad in (0, -3, 2.5, "none", True):
+        with pytest.raises(InputError, match="'k_max'"):
+            TrainConfig(k_max=bad)
     from mgno.presets import get_preset, list_presets
 
     for name in list_presets():

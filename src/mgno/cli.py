@@ -98,6 +98,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--scheduler", choices=["onecycle", "none"], default=None)
     g.add_argument("--scheduler-step", choices=["epoch", "step"], default=None)
     g.add_argument("--loss", choices=["rel_l2", "rel_h1_fourier", "rel_h1_fd"], default=None)
+    g.add_argument("--k-max", type=_k_max, default=None, metavar="N|all",
+                   help="rel_h1_fourier: drop modes with some |k_i| >= N (the presets' 20), "
+                   "or keep all")
     g.add_argument("--normalizer", choices=["pointwise", "scalar", "none"], default=None,
                    help="normaliser of inputs and outputs")
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
@@ -122,6 +125,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
 
 
+def _k_max(text: str) -> int | str:
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'all', got {text!r}")
+    return value
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from mgno.train import TrainingDiverged, train
 
@@ -135,7 +150,8 @@ def _run_train(args: argparse.Namespace) -> int:
                              "checkpointing": args.activation_checkpointing},
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
-            scheduler_step=args.scheduler_step, loss=args.loss, normalizer_inputs=norm,
+            scheduler_step=args.scheduler_step, loss=args.loss, k_max=args.k_max,
+            normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
             compile=args.compile,

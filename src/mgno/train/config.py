@@ -46,7 +46,10 @@ class TrainConfig:
         ``one-step``: the pairs ``t -> t+1`` use ``t < train_steps``
         (default: all the frames of the window being rolled out).
     k_max:
-        Fourier H1 loss: modes with some ``|k_i| >= k_max`` are dropped.
+        Fourier H1 loss: modes with some ``|k_i| >= k_max`` are dropped (the
+        paper's 20, chosen at 211x211); ``None`` (``"all"`` on input) keeps
+        every mode. On coarse grids the cut can hide the highest modes of the
+        error from the loss: see docs/training.md.
     bf16:
         bfloat16 autocast (GPU only; ignored on CPU).
     compile:
@@ -86,6 +89,8 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.k_max == "all":
+            self.k_max = None
         self.validate()
 
     def validate(self) -> None:
@@ -123,6 +128,13 @@ class TrainConfig:
             raise InputError(
                 f"train config: field 'grad_clip' is {self.grad_clip!r}, "
                 "expected a positive number or null"
+            )
+        if self.k_max is not None and (
+            isinstance(self.k_max, bool) or not isinstance(self.k_max, int) or self.k_max < 1
+        ):
+            raise InputError(
+                f"train config: field 'k_max' is {self.k_max!r}, "
+                "expected an integer >= 1 or 'all'"
             )
         if not (0.0 <= self.val_fraction < 1.0):
             raise InputError(
