@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mgno.atomic import atomic_write_json, atomic_write_text
 from mgno.errors import InputError
 
 #: Families ``mgno bench`` can train (``mgno.nn.MODEL_FAMILIES``).
@@ -367,7 +368,7 @@ def _child_main(spec_path: str) -> int:
         "epochs_done": result.epochs_done,
         "cuda_peak_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
     }
-    Path(spec["result"]).write_text(json.dumps(record))
+    atomic_write_json(spec["result"], record)
     return 130 if result.status == "interrupted" else 0
 
 
@@ -498,7 +499,7 @@ def _measure_here(run_dir: Path, test: Path, device: str) -> dict[str, Any]:
         "parameters": params,
         "inference_ms_per_sample": round(inference_ms_per_sample(run_dir, test, device=device), 3),
     }
-    (run_dir / EVAL_FILE).write_text(json.dumps(out, indent=2))
+    atomic_write_json(run_dir / EVAL_FILE, out)
     return out
 
 
@@ -825,7 +826,7 @@ def run_bench(
                 rec = _run_child(spec, deadline)
                 runs.append(rec)
                 run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / RUNS_FILE).write_text(json.dumps(runs, indent=2))
+                atomic_write_json(run_dir / RUNS_FILE, runs)
                 finished = rec["status"] == "finished"
                 if rec["status"] == "failed":
                     print(f"mgno bench: {task.name}/{family}: training failed (exit "
@@ -846,8 +847,8 @@ def run_bench(
     results["complete"] = complete
     results["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    (out / RESULTS_JSON).write_text(json.dumps(results, indent=2))
-    (out / RESULTS_MD).write_text(format_results(results))
+    atomic_write_json(out / RESULTS_JSON, results)
+    atomic_write_text(out / RESULTS_MD, format_results(results))
     if not complete and progress:
         print(f"mgno bench: stopped before the end; continue with --resume (same --out {out})",
               file=sys.stderr, flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mgno.atomic import atomic_path
 from mgno.data.datasets import load_arrays
 from mgno.data.schema import open_dataset
 from mgno.errors import InputError
@@ -21,13 +22,16 @@ from mgno.train.evaluate import check_data_fits, load_run
 from mgno.train.run_dir import read_metrics
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float):
+    """A matplotlib Figure drawn off screen, without pyplot's global backend or state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    return Figure(figsize=(width, height))
 
-    return plt
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
 
 
 def _slice2d(field: np.ndarray) -> np.ndarray:
@@ -138,8 +142,8 @@ def plot_run(
     inp, truth, pred = x[0].numpy(), truth.numpy(), pred.numpy()
     err = np.abs(pred - truth)
     rel = float(np.linalg.norm(pred - truth) / max(np.linalg.norm(truth), 1e-12))
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    fig = _figure(14, 3.4)
+    axes = fig.subplots(1, 4)
     plot_fields(
         axes,
         [inp, truth, pred, err],
@@ -148,15 +152,14 @@ def plot_run(
     fig.suptitle(f"{Path(run.run_dir).name}: sample {index} of {Path(data).name}", fontsize=10)
     fig.tight_layout()
     written = [out]
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
     history = read_metrics(run.run_dir)
     if history:
         loss_path = out.with_name(out.stem + "_loss.png")
-        fig, ax = plt.subplots(figsize=(5, 3.4))
+        fig = _figure(5, 3.4)
+        ax = fig.subplots()
         plot_history(ax, history)
         fig.tight_layout()
-        fig.savefig(loss_path, dpi=110)
-        plt.close(fig)
+        _save(fig, loss_path)
         written.append(loss_path)
     return written

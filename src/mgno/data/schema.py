@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mgno.atomic import atomic_path
 from mgno.errors import InputError
 
 SCHEMA_VERSION: str = "1.0"
@@ -219,40 +218,6 @@ def root_attrs(
             value = ""
         attrs[str(key)] = value
     return attrs
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
-
-    On any exception the temporary file is removed and ``path`` is left as it
-    was, so a file with the final name is never partial.
-
-    Raises
-    ------
-    InputError
-        When the destination folder does not exist or is not writable.
-    """
-    dest = Path(path)
-    folder = dest.parent if str(dest.parent) else Path(".")
-    if dest.is_dir():
-        raise InputError(f"{dest}: output path is a folder, expected a file name")
-    if not folder.is_dir():
-        raise InputError(f"{dest}: output folder {folder} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise InputError(
-            f"{dest}: output folder {folder} is not writable ({err.strerror})"
-        ) from err
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def create_datasets(

@@ -33,13 +33,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from mgno import __version__
+from mgno.atomic import atomic_write_json, atomic_write_text
 from mgno.data.datasets import LoadedData, PairDataset, WindowDataset, load_arrays
 from mgno.data.normalize import GaussianNormalizer
 from mgno.errors import InputError
 from mgno.train import run_dir as rd
 from mgno.train.checkpoint import (
-    atomic_write_json,
-    atomic_write_text,
     load_tree,
     read_safetensors,
     rng_state,
