@@ -64,8 +64,24 @@ def test_time_limit_stops_before_training_and_reports_it(tmp_path, files):
     res = run_bench(tmp_path, data=data, val=val, test=test, models=["fno"], epochs=1,
                     time_limit=0, progress=False)
     assert not res["complete"]
-    assert res["tasks"][0]["models"] == {}
+    assert res["tasks"][0]["models"]["fno"]["status"] == "not started"
+    assert not (tmp_path / "runs" / "custom" / "fno" / RUNS_FILE).exists()
     assert (tmp_path / RESULTS_MD).is_file()
+
+
+def test_parallel_jobs_train_every_model_once(tmp_path, files, capsys):
+    data, val, test = files
+    res = run_bench(tmp_path, data=data, val=val, test=test, models=["fno", "unet"], epochs=1,
+                    batch_size=4, jobs=2, threads=1, progress=True)
+    assert res["complete"]
+    for family in ("fno", "unet"):
+        assert res["tasks"][0]["models"][family]["status"] == "finished"
+        runs = json.loads((tmp_path / "runs" / "custom" / family / RUNS_FILE).read_text())
+        assert [r["status"] for r in runs] == ["finished"]
+    err = capsys.readouterr().err
+    assert "custom/fno: finished after" in err and "custom/unet: finished after" in err
+    with pytest.raises(InputError, match="--jobs"):
+        run_bench(tmp_path, data=data, test=test, models=["fno"], jobs=0, progress=False)
 
 
 def test_unfinished_run_needs_resume(tmp_path, files):
@@ -130,3 +146,15 @@ def test_child_is_stopped_at_the_deadline():
         [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ), t0 + 0.5)
     assert stopped and code != 0 and time.monotonic() - t0 < 20
     assert usage.ru_maxrss > 0
+
+
+def test_profile_data_generated_by_several_workers(tmp_path):
+    from mgno.bench import DataSpec, Task, ensure_data
+    from mgno.data.schema import open_dataset
+
+    task = Task("tiny", "tiny Darcy", DataSpec("darcy-smooth", 9, {"solve_resolution": 17},
+                                               4, 2, 2, seed=5), "darcy-smooth", {})
+    assert ensure_data(tmp_path, task, device=None, progress=False, threads=1, workers=2)
+    sizes = [open_dataset(tmp_path / "data" / f"tiny_{s}.h5").n_samples
+             for s in ("train", "val", "test")]
+    assert sizes == [4, 2, 2]

@@ -248,8 +248,11 @@ def ensure_data(
     progress: bool,
     deadline: float | None = None,
     threads: int | None = None,
+    workers: int = 1,
 ) -> bool:
     """Generate the task's missing splits, each by ``mgno generate`` in a child process.
+
+    ``workers`` > 1 generates every split in that many processes (``--workers``).
 
     Finished files are kept; a generation stopped at ``deadline`` (SIGTERM)
     leaves its ``.partial`` file, which the next call continues.
@@ -279,6 +282,8 @@ def ensure_data(
             argv += ["--param", f"{k}={v}"]
         if device:
             argv += ["--device", device]
+        elif workers > 1:
+            argv += ["--workers", str(workers)]
         if not progress:
             argv.append("--no-progress")
         code, _usage, stopped = _run_process(
@@ -297,6 +302,50 @@ def _child_env(threads: int | None) -> dict[str, str]:
     return env
 
 
+class _Child:
+    """A child process watched by ``wait4`` (for its peak RSS), stopped at a deadline.
+
+    Its stdout goes to our stderr: ``mgno bench --json`` owns stdout.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(argv, env=env, stdout=2)
+        self.stopped_at: float | None = None
+        #: (exit code, ``resource.struct_rusage``, stopped at the deadline) once done
+        self.result: tuple[int, Any, bool] | None = None
+
+    def stop(self) -> None:
+        """SIGTERM: the trainer saves a checkpoint and exits 130."""
+        if self.stopped_at is None and self.result is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.stopped_at = time.monotonic()
+
+    def poll(self, deadline: float | None) -> bool:
+        """True once the child has exited; stops it at ``deadline``, kills it after a grace."""
+        if self.result is not None:
+            return True
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid:
+            self._done(status, usage)
+            return True
+        now = time.monotonic()
+        if deadline is not None and self.stopped_at is None and now >= deadline:
+            self.stop()
+        elif self.stopped_at is not None and now - self.stopped_at > STOP_GRACE_S:
+            self.proc.kill()
+        return False
+
+    def wait(self) -> None:
+        """Block until the child exits (after :meth:`stop`)."""
+        if self.result is None:
+            _pid, status, usage = os.wait4(self.proc.pid, 0)
+            self._done(status, usage)
+
+    def _done(self, status: int, usage: Any) -> None:
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.result = (self.proc.returncode, usage, self.stopped_at is not None)
+
+
 def _run_process(
     argv: list[str], env: dict[str, str], deadline: float | None
 ) -> tuple[int, Any, bool]:
@@ -305,27 +354,16 @@ def _run_process(
     Returns the exit code, the child's ``resource.struct_rusage`` and whether
     it was stopped at the deadline.
     """
-    # the child's stdout goes to our stderr: `mgno bench --json` owns stdout
-    proc = subprocess.Popen(argv, env=env, stdout=2)
-    stopped_at = None
+    child = _Child(argv, env)
     try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            now = time.monotonic()
-            if deadline is not None and stopped_at is None and now >= deadline:
-                proc.send_signal(signal.SIGTERM)
-                stopped_at = now
-            elif stopped_at is not None and now - stopped_at > STOP_GRACE_S:
-                proc.kill()
+        while not child.poll(deadline):
             time.sleep(0.2)
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGTERM)
-        os.wait4(proc.pid, 0)
+        child.stop()
+        child.wait()
         raise
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage, stopped_at is not None
+    assert child.result is not None
+    return child.result
 
 
 # ----------------------------------------------------------------------------- child
@@ -372,39 +410,116 @@ def _child_main(spec_path: str) -> int:
     return 130 if result.status == "interrupted" else 0
 
 
-def _run_child(spec: dict[str, Any], deadline: float | None) -> dict[str, Any]:
-    """Train in a child process; returns status, wall seconds, max RSS and GPU peak."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-        spec_path = f.name
-    t0 = time.perf_counter()
+class _Training:
+    """One training run of the bench in its own child process."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(spec, f)
+            self.spec_path = f.name
+        self.spec = spec
+        self.t0 = time.perf_counter()
+        self.child = _Child([sys.executable, "-m", "mgno.bench", "--child", self.spec_path],
+                            _child_env(spec.get("threads")))
+
+    def record(self) -> dict[str, Any]:
+        """Status, wall seconds, max RSS and GPU peak of the finished child."""
+        assert self.child.result is not None
+        code, usage, stopped = self.child.result
+        Path(self.spec_path).unlink(missing_ok=True)
+        result_path = Path(self.spec["result"])
+        child = json.loads(result_path.read_text()) if result_path.is_file() else {}
+        result_path.unlink(missing_ok=True)
+        if code == 0:
+            state = "finished"
+        elif code in (130, -signal.SIGTERM) or stopped:
+            state = "interrupted"
+        else:
+            state = "failed"
+        return {
+            "status": child.get("status", state) if code in (0, 130) else state,
+            "exit_code": code,
+            "wall_s": round(time.perf_counter() - self.t0, 2),
+            # ru_maxrss is in KiB on Linux
+            "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "cuda_peak_mib": None
+            if child.get("cuda_peak_bytes") is None
+            else round(child["cuda_peak_bytes"] / 2**20, 1),
+            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+
+
+@dataclass
+class _Plan:
+    """A model of a task: its run directory, past attempts and training spec."""
+
+    label: str
+    run_dir: Path
+    runs: list[dict[str, Any]]
+    spec: dict[str, Any]
+    finished: bool
+
+
+def _train_pending(
+    plans: list[_Plan], jobs: int, deadline: float | None, progress: bool
+) -> bool:
+    """Train the unfinished plans, up to ``jobs`` child processes at a time.
+
+    Each attempt is appended to the plan's ``runs`` and written to its run
+    directory as soon as the child exits. No new run starts after the deadline
+    or after a run was interrupted; Ctrl-C stops every running child (each
+    saves a checkpoint) and is raised again.
+
+    Returns
+    -------
+    bool
+        True when some run was interrupted (the bench then stops).
+    """
+    queue = [p for p in plans if not p.finished]
+    active: list[tuple[_Plan, _Training]] = []
+    stopped = False
+
+    def collect(plan: _Plan, run: _Training) -> bool:
+        rec = run.record()
+        plan.runs.append(rec)
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(plan.run_dir / RUNS_FILE, plan.runs)
+        plan.finished = rec["status"] == "finished"
+        if rec["status"] == "failed":
+            print(f"mgno bench: {plan.label}: training failed (exit {rec['exit_code']}); "
+                  "see the messages above", file=sys.stderr, flush=True)
+        elif progress and jobs > 1:
+            print(f"mgno bench: {plan.label}: {rec['status']} after {rec['wall_s']:.0f} s",
+                  file=sys.stderr, flush=True)
+        return rec["status"] == "interrupted"
+
     try:
-        code, usage, stopped = _run_process(
-            [sys.executable, "-m", "mgno.bench", "--child", spec_path],
-            _child_env(spec.get("threads")), deadline)
-    finally:
-        os.unlink(spec_path)
-    result_path = Path(spec["result"])
-    child = json.loads(result_path.read_text()) if result_path.is_file() else {}
-    if result_path.is_file():
-        result_path.unlink()
-    if code == 0:
-        state = "finished"
-    elif code in (130, -signal.SIGTERM) or stopped:
-        state = "interrupted"
-    else:
-        state = "failed"
-    return {
-        "status": child.get("status", state) if code in (0, 130) else state,
-        "exit_code": code,
-        "wall_s": round(time.perf_counter() - t0, 2),
-        # ru_maxrss is in KiB on Linux
-        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "cuda_peak_mib": None
-        if child.get("cuda_peak_bytes") is None
-        else round(child["cuda_peak_bytes"] / 2**20, 1),
-        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+        while queue or active:
+            while (queue and len(active) < jobs and not stopped
+                   and not (deadline is not None and time.monotonic() >= deadline)):
+                plan = queue.pop(0)
+                plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
+                if progress:
+                    print(f"mgno bench: {plan.label}: "
+                          f"{'resuming' if plan.spec['resume'] else 'training'}",
+                          file=sys.stderr, flush=True)
+                active.append((plan, _Training(plan.spec)))
+            if not active:
+                break
+            for item in list(active):
+                if item[1].child.poll(deadline):
+                    active.remove(item)
+                    stopped = collect(*item) or stopped
+            if active:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        for _plan, run in active:
+            run.child.stop()
+        for plan, run in active:
+            run.child.wait()
+            collect(plan, run)
+        raise
+    return stopped
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -656,6 +771,31 @@ def _check_models(models: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+def _check_run(run_dir: Path, spec: dict[str, Any], resume: bool, label: str) -> _Plan:
+    """The plan of one model: finished, to resume, or to start (refusals before any work)."""
+    runs = _read_json(run_dir / RUNS_FILE, [])
+    finished = bool(runs) and runs[-1]["status"] == "finished"
+    if finished:
+        saved = _read_json(run_dir / "config.json", {}).get("train", {})
+        want = spec["train"].get("epochs")
+        if want is not None and saved.get("epochs") != want:
+            raise InputError(
+                f"{run_dir}: finished with epochs={saved.get('epochs')}, but "
+                f"epochs={want} was asked; expected a new bench directory for a new budget"
+            )
+    else:
+        has_run = (run_dir / "config.json").is_file()
+        if has_run and not resume:
+            raise InputError(
+                f"{run_dir}: holds an unfinished run; expected --resume to continue it"
+            )
+        spec["resume"] = has_run and (run_dir / "checkpoint.safetensors").is_file()
+        if has_run and not spec["resume"]:
+            raise InputError(f"{run_dir}: config.json without a checkpoint; expected "
+                             "a complete run directory (remove it to start over)")
+    return _Plan(label, run_dir, runs, spec, finished)
+
+
 def run_bench(
     out: str | os.PathLike,
     *,
@@ -672,6 +812,7 @@ def run_bench(
     resume: bool = False,
     time_limit: float | None = None,
     threads: int | None = None,
+    jobs: int = 1,
     device: str = "auto",
     progress: bool = True,
     command: str | None = None,
@@ -702,7 +843,13 @@ def run_bench(
         deadline, saves a checkpoint and the call returns; rerun with
         ``resume=True`` for the next slice.
     threads:
-        torch threads of every process (default: torch's).
+        torch threads of every process (default: torch's; with ``jobs > 1``,
+        the cores shared out among the jobs).
+    jobs:
+        Trainings (and data-generation workers) run at once, each in its own
+        process. On a CPU with a few cores, ``jobs`` = cores and ``threads=1``
+        gives the shortest wall clock; the measured seconds per epoch then
+        include the neighbours' share of memory bandwidth. CPU only.
     device:
         ``auto``, ``cpu`` or ``cuda``.
     progress:
@@ -730,6 +877,15 @@ def run_bench(
         if threads < 1:
             raise InputError(f"--threads: found {threads}, expected an integer >= 1")
         torch.set_num_threads(int(threads))
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"--jobs: found {jobs!r}, expected an integer >= 1")
+    if jobs > 1:
+        if device not in ("auto", "cpu") or (device == "auto" and torch.cuda.is_available()):
+            raise InputError(f"--jobs: found {jobs}, expected 1 on a GPU (one training per "
+                             "device); use torchrun for several GPUs")
+        if threads is None:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            torch.set_num_threads(threads)
     out = Path(out)
     chosen = _check_models(models)
     if profile is not None:
@@ -758,8 +914,9 @@ def run_bench(
         "models": chosen,
         "tasks": [],
     }
-    complete = True
+    # 1. data of every task, and what each model still has to train
     stopped = False
+    task_plans: list[tuple[dict[str, Any], Path, list[_Plan]]] = []
     for task in all_tasks:
         recipe = dict(task.train)
         recipe.update({k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
@@ -781,58 +938,34 @@ def run_bench(
             "commands": {},
         }
         results["tasks"].append(entry)
-        if stopped or (deadline is not None and time.monotonic() >= deadline):
-            stopped, complete = True, False
-            continue
-        if not ensure_data(out, task, device=gen_device, progress=progress, deadline=deadline,
-                           threads=threads):
-            stopped, complete = True, False
-            continue
+        plans: list[_Plan] = []
         for family in chosen:
             run_dir = out / "runs" / task.name / family
-            runs = _read_json(run_dir / RUNS_FILE, [])
-            overrides = copy.deepcopy(task.models.get(family, {}))
             spec = {
                 "data": str(tr), "val": None if va is None else str(va), "out": str(run_dir),
-                "preset": task.preset, "model": family, "model_overrides": overrides,
-                "train": recipe, "resume": False, "threads": threads, "progress": progress,
+                "preset": task.preset, "model": family,
+                "model_overrides": copy.deepcopy(task.models.get(family, {})),
+                "train": recipe, "resume": False, "threads": threads,
+                "progress": progress and jobs == 1,
                 "result": str(run_dir.parent / f".{family}_{CHILD_FILE}"),
             }
             entry["commands"][family] = _train_command(spec)
+            plans.append(_check_run(run_dir, spec, resume, f"{task.name}/{family}"))
+        if not stopped and any(not p.finished for p in plans):
+            stopped = not ensure_data(out, task, device=gen_device, progress=progress,
+                                      deadline=deadline, threads=threads, workers=jobs)
+        task_plans.append((entry, te, plans if not stopped else []))
+    # 2. training, `jobs` runs at a time
+    pending = [p for _e, _t, plans in task_plans for p in plans]
+    stopped = _train_pending(pending, jobs, deadline, progress) or stopped
+    # 3. test metrics and inference times, one process at a time
+    complete = not stopped
+    for entry, te, plans in task_plans:
+        for family in chosen:
+            plan = next((p for p in plans if p.spec["model"] == family), None)
+            run_dir = out / "runs" / entry["name"] / family
+            runs = plan.runs if plan is not None else _read_json(run_dir / RUNS_FILE, [])
             finished = bool(runs) and runs[-1]["status"] == "finished"
-            if finished:
-                saved = _read_json(run_dir / "config.json", {}).get("train", {})
-                want = recipe.get("epochs")
-                if want is not None and saved.get("epochs") != want:
-                    raise InputError(
-                        f"{run_dir}: finished with epochs={saved.get('epochs')}, but "
-                        f"epochs={want} was asked; expected a new bench directory for a new budget"
-                    )
-            elif not stopped and not (deadline is not None and time.monotonic() >= deadline):
-                has_run = (run_dir / "config.json").is_file()
-                if has_run and not resume:
-                    raise InputError(
-                        f"{run_dir}: holds an unfinished run; expected --resume to continue it"
-                    )
-                spec["resume"] = has_run and (run_dir / "checkpoint.safetensors").is_file()
-                if has_run and not spec["resume"]:
-                    raise InputError(f"{run_dir}: config.json without a checkpoint; expected "
-                                     "a complete run directory (remove it to start over)")
-                run_dir.parent.mkdir(parents=True, exist_ok=True)
-                if progress:
-                    print(f"mgno bench: {task.name}/{family}: "
-                          f"{'resuming' if spec['resume'] else 'training'}", file=sys.stderr,
-                          flush=True)
-                rec = _run_child(spec, deadline)
-                runs.append(rec)
-                run_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(run_dir / RUNS_FILE, runs)
-                finished = rec["status"] == "finished"
-                if rec["status"] == "failed":
-                    print(f"mgno bench: {task.name}/{family}: training failed (exit "
-                          f"{rec['exit_code']}); see the messages above", file=sys.stderr)
-                if rec["status"] == "interrupted":
-                    stopped = True
             measured = _measure(run_dir, te, device, threads) if finished else None
             summary = _summarise(run_dir, runs, measured)
             summary["status"] = "finished" if finished else (

@@ -362,6 +362,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop (with a checkpoint) after this many seconds; rerun with --resume")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="CPU: trainings run at once, each in its own process (default 1; "
+                        "e.g. --jobs 2 --threads 1 on 2 cores)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     p.add_argument("--json", action="store_true", help="print results.json on stdout")
@@ -374,10 +377,12 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     words = ["mgno", "bench"]
     for name in ("profile", "data", "val", "test", "out", "models", "tasks", "preset", "epochs",
-                 "batch_size", "lr", "resume", "time_limit", "threads", "device", "quiet", "json"):
+                 "batch_size", "lr", "resume", "time_limit", "threads", "jobs", "device", "quiet",
+                 "json"):
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
-        if value is None or value is False or (name == "device" and value == "auto"):
+        if value is None or value is False or (name == "device" and value == "auto") or (
+                name == "jobs" and value == 1):
             continue
         words += [flag] if value is True else [flag, *map(str, value if isinstance(
             value, list) else [value])]
@@ -386,7 +391,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         args.out, profile=args.profile, data=args.data, val=args.val, test=args.test,
         models=args.models, tasks=args.tasks, preset=args.preset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, resume=args.resume, time_limit=args.time_limit,
-        threads=args.threads, device=args.device, progress=not args.quiet, command=command,
+        threads=args.threads, jobs=args.jobs, device=args.device, progress=not args.quiet,
+        command=command,
     )
     if args.json:
         _print_json(res)
