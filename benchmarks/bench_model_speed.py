@@ -8,6 +8,12 @@ For every grid and model it reports the parameter count, milliseconds per
 sample of one training step's forward + backward (batch ``--batch``), the
 training samples per second, and milliseconds per sample of inference
 (``torch.inference_mode``, same batch). Prints a markdown table on stdout.
+
+``--compile`` times ``torch.compile``d models (``nn.Module.compile``, default
+inductor settings, as ``mgno train --compile``); the first training step and
+the first inference, which compile, are reported apart::
+
+    .venv/bin/python benchmarks/bench_model_speed.py --grids 211 --threads 1 --compile
 """
 
 from __future__ import annotations
@@ -38,7 +44,11 @@ def fno(width: int = 32, modes: int = 12, layers: int = 4) -> torch.nn.Module:
 
 
 def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed: int) -> dict:
-    """Median seconds of forward+backward and of inference for one batch."""
+    """Median seconds of forward+backward and of inference for one batch.
+
+    The first call of each (untimed in the medians; with ``--compile`` it
+    compiles) is reported as ``first_train_s`` and ``first_infer_s``.
+    """
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, 1, grid, grid, generator=g)
     y = torch.rand(batch, 1, grid, grid, generator=g)
@@ -53,10 +63,14 @@ def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed
             model(x)
 
     model.train()
+    first_train = median_seconds(train_step, 1, warmup=0)
     t_train = median_seconds(train_step, repeats)
     model.eval()
+    first_infer = median_seconds(infer, 1, warmup=0)
     t_infer = median_seconds(infer, repeats)
     return {
+        "first_train_s": first_train,
+        "first_infer_s": first_infer,
         "train_ms_per_sample": 1e3 * t_train / batch,
         "train_samples_per_s": batch / t_train,
         "infer_ms_per_sample": 1e3 * t_infer / batch,
@@ -71,19 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
+    parser.add_argument("--models", nargs="+", choices=["smooth", "rough", "fno"],
+                        default=["smooth", "rough", "fno"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile every model")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    builders: dict[str, Callable[[], torch.nn.Module]] = {
-        "MgNO darcy-smooth": lambda: create_model("darcy-smooth"),
-        "MgNO darcy-rough": lambda: create_model("darcy-rough"),
-        "FNO (width 32, 12 modes, 4 layers)": fno,
+    builders: dict[str, tuple[str, Callable[[], torch.nn.Module]]] = {
+        "smooth": ("MgNO darcy-smooth", lambda: create_model("darcy-smooth")),
+        "rough": ("MgNO darcy-rough", lambda: create_model("darcy-rough")),
+        "fno": ("FNO (width 32, 12 modes, 4 layers)", fno),
     }
     rows = []
     for grid in args.grids:
-        for name, build in builders.items():
+        for key in args.models:
+            name, build = builders[key]
+            if args.compile:
+                name += ", compiled"
             torch.manual_seed(args.seed)
             model = build()
+            if args.compile:
+                model.compile()
             row = {"model": name, "grid": grid, "parameters": count_parameters(model)}
             row.update(time_model(model, grid, args.batch, args.repeats, args.seed))
             rows.append(row)
@@ -94,14 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"Machine: {machine}; batch {args.batch}, median of {args.repeats} repeats.\n")
     print(
-        "| grid | model | parameters | fwd+bwd ms/sample | train samples/s | inference ms/sample |"
+        "| grid | model | parameters | fwd+bwd ms/sample | train samples/s | inference ms/sample "
+        "| first step s (train / inference) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['grid']}x{r['grid']} | {r['model']} | {r['parameters'] / 1e6:.3f} M | "
             f"{r['train_ms_per_sample']:.1f} | {r['train_samples_per_s']:.1f} | "
-            f"{r['infer_ms_per_sample']:.1f} |"
+            f"{r['infer_ms_per_sample']:.1f} | {r['first_train_s']:.1f} / "
+            f"{r['first_infer_s']:.1f} |"
         )
     if args.json:
         with open(args.json, "w") as fh:
