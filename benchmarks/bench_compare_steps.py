@@ -5,7 +5,9 @@ machine a change of load between two models' runs shows up as a speed
 difference. This script rebuilds the networks of some run directories from
 their ``config.json`` and times forward + backward + Adam steps on random
 input, model after model in each round, keeping each model's fastest round:
-the ratio between models is then measured under the same load.
+the ratio between models is then measured under the same load. `mgno bench`
+does the same after training (column "step ms/sample (equal load)"); this
+script reruns it with other rounds, grids or threads.
 
     .venv/bin/python benchmarks/bench_compare_steps.py BENCH_DIR/runs/darcy mgno fno \
         --grid 32 --batch 8 --threads 1
@@ -16,37 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 
-from mgno import build_model
-
-
-def step_ms_per_sample(
-    run_root: Path, names: list[str], grid: int, batch: int, rounds: int, steps: int, seed: int
-) -> dict[str, float]:
-    """Fastest round's milliseconds per sample of one training step, per run."""
-    torch.manual_seed(seed)
-    models = {}
-    cin = 1
-    for name in names:
-        cfg = json.loads((run_root / name / "config.json").read_text())["model"]
-        net = build_model(cfg)
-        models[name] = (net, torch.optim.Adam(net.parameters()))
-        cin = cfg["in_channels"]
-    x = torch.randn(batch, cin, grid, grid)
-    best = {name: float("inf") for name in models}
-    for _ in range(rounds):
-        for name, (net, opt) in models.items():
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                opt.zero_grad()
-                net(x).square().mean().backward()
-                opt.step()
-            best[name] = min(best[name], (time.perf_counter() - t0) / steps / batch * 1000)
-    return best
+from mgno.bench import interleaved_step_costs
 
 
 def main() -> None:
@@ -61,8 +37,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    res = step_ms_per_sample(args.run_root, args.names, args.grid, args.batch, args.rounds,
-                             args.steps, args.seed)
+    res = interleaved_step_costs(
+        {name: args.run_root / name for name in args.names}, (args.grid, args.grid), args.batch,
+        rounds=args.rounds, steps=args.steps, seed=args.seed,
+    )
     print(json.dumps({"ms_per_sample": {k: round(v, 1) for k, v in res.items()},
                       "threads": args.threads, "load_avg": os.getloadavg()}))
 

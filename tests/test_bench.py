@@ -11,6 +11,7 @@ from mgno.bench import (
     RESULTS_JSON,
     RESULTS_MD,
     RUNS_FILE,
+    STEPS_FILE,
     compare_targets,
     get_profile,
     list_profiles,
@@ -80,6 +81,13 @@ def test_parallel_jobs_train_every_model_once(tmp_path, files, capsys):
         assert [r["status"] for r in runs] == ["finished"]
     err = capsys.readouterr().err
     assert "custom/fno: finished after" in err and "custom/unet: finished after" in err
+    # two finished models: their steps were timed side by side after training
+    steps = json.loads((tmp_path / "runs" / "custom" / STEPS_FILE).read_text())
+    assert steps["grid"] == [16, 16] and steps["batch"] == 4
+    for family in ("fno", "unet"):
+        ms = res["tasks"][0]["models"][family]["step_ms_per_sample"]
+        assert ms == steps["ms_per_sample"][family] and ms > 0
+    assert "step ms/sample (equal load)" in (tmp_path / RESULTS_MD).read_text()
     with pytest.raises(InputError, match="--jobs"):
         run_bench(tmp_path, data=data, test=test, models=["fno"], jobs=0, progress=False)
 
@@ -131,6 +139,11 @@ def test_time_to_accuracy_and_targets():
     assert t["error_ratio"] == pytest.approx(0.4) and t["error_target_met"]
     assert t["time_ratio"] == pytest.approx(10 / 60) and t["time_target_met"]
     assert t["mgno_epochs_to_fno_best"] == 1 and t["fno_epochs"] == 3
+    assert t["time_ratio_equal_load"] is None and not t["time_target_met_equal_load"]
+    models["mgno"]["step_ms_per_sample"], models["fno"]["step_ms_per_sample"] = 40.0, 20.0
+    t = compare_targets(models)  # 1 MgNO epoch at twice FNO's step cost vs 3 FNO epochs
+    assert t["time_ratio_equal_load"] == pytest.approx(2 / 3)
+    assert not t["time_target_met_equal_load"]
     assert compare_targets({"mgno": models["mgno"]}) is None
 
 

@@ -48,6 +48,8 @@ DEFAULT_MODELS = ("mgno", "fno", "tfno", "unet")
 RESULTS_MD, RESULTS_JSON = "results.md", "results.json"
 #: Per-run files written next to the trainer's.
 RUNS_FILE, EVAL_FILE, CHILD_FILE = "bench_runs.json", "bench_eval.json", "bench_child.json"
+#: Per-task file (next to the run directories) of the equal-load step costs.
+STEPS_FILE = "bench_steps.json"
 #: Seconds a stopped child gets to write its checkpoint before it is killed.
 STOP_GRACE_S = 300.0
 
@@ -638,6 +640,99 @@ def _summarise(run_dir: Path, runs: list[dict], measured: dict | None) -> dict[s
     }
 
 
+def interleaved_step_costs(
+    run_dirs: dict[str, Path],
+    grid: Sequence[int],
+    batch: int,
+    *,
+    rounds: int = 4,
+    steps: int = 2,
+    device: str = "cpu",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Milliseconds per sample of one training step of each run's network, at equal load.
+
+    Whole-epoch timings of runs trained one after another carry whatever load
+    the machine had at the time. Here every network is rebuilt from its run's
+    ``config.json`` and timed on the same random input, (batch, in_channels,
+    *grid): forward, backward and an Adam step, model after model within each
+    round, keeping each model's fastest round. The ratios are then measured
+    under the same load.
+    """
+    import torch
+
+    from mgno.nn import build_model
+
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(seed)
+    nets = {}
+    for name, run_dir in run_dirs.items():
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["model"]
+        net = build_model(cfg).to(dev)
+        x = torch.randn(batch, cfg["in_channels"], *grid, generator=gen).to(dev)
+        nets[name] = (net, torch.optim.Adam(net.parameters()), x)
+    best = dict.fromkeys(nets, float("inf"))
+    for _ in range(rounds):
+        for name, (net, opt, x) in nets.items():
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                opt.zero_grad(set_to_none=True)
+                net(x).square().mean().backward()
+                opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            best[name] = min(best[name], (time.perf_counter() - t0) / steps / batch * 1e3)
+    return {name: round(ms, 3) for name, ms in best.items()}
+
+
+def _step_costs(
+    task_dir: Path, names: list[str], test: Path, device: str, threads: int | None
+) -> dict[str, float] | None:
+    """:func:`interleaved_step_costs` of a task's finished runs, in a child (cached)."""
+    cached = _read_json(task_dir / STEPS_FILE, None)
+    if cached is not None and sorted(cached.get("ms_per_sample", {})) == sorted(names):
+        return cached["ms_per_sample"]
+    batch = _read_json(task_dir / names[0] / "config.json", {}).get("train", {}).get(
+        "batch_size", 8)
+    spec = {"runs": {n: str(task_dir / n) for n in names}, "test": str(test), "batch": batch,
+            "device": device, "threads": threads, "out": str(task_dir / STEPS_FILE)}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+    try:
+        code, _usage, _stopped = _run_process(
+            [sys.executable, "-m", "mgno.bench", "--steps", f.name], _child_env(threads), None)
+    finally:
+        os.unlink(f.name)
+    done = _read_json(task_dir / STEPS_FILE, None) if code == 0 else None
+    return None if done is None else done["ms_per_sample"]
+
+
+def _steps_main(spec_path: str) -> int:
+    """``--steps SPEC.json``: the body of :func:`_step_costs` in the child process."""
+    import torch
+
+    from mgno.data.schema import open_dataset
+
+    spec = json.loads(Path(spec_path).read_text())
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    device = spec["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    grid = open_dataset(spec["test"]).grid
+    costs = interleaved_step_costs({k: Path(v) for k, v in spec["runs"].items()}, grid,
+                                   int(spec["batch"]), device=device)
+    atomic_write_json(spec["out"], {
+        "ms_per_sample": costs, "grid": list(grid), "batch": spec["batch"], "device": device,
+        "threads": torch.get_num_threads(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    })
+    return 0
+
+
 def time_to_accuracy(curve: Sequence[Sequence[float]], target: float) -> float | None:
     """Cumulative training seconds at which a validation curve first reaches ``target``.
 
@@ -667,7 +762,10 @@ def compare_targets(models: dict[str, dict]) -> dict[str, Any] | None:
     ``error_ratio``: MgNO's test rel. L2 over FNO's after the same epochs
     (target <= 0.5). ``time_ratio``: MgNO's cumulative training time until its
     validation rel. L2 first reaches FNO's best over FNO's whole training time
-    (target <= 1/3).
+    (target <= 1/3), as measured. ``time_ratio_equal_load``: the same with each
+    epoch costed by the models' equal-load step times (``step_ms_per_sample``,
+    see :func:`interleaved_step_costs`), which a change of load between the two
+    runs does not move.
     """
     m, f = models.get("mgno"), models.get("fno")
     if not m or not f or m.get("rel_l2") is None or f.get("rel_l2") is None:
@@ -693,6 +791,13 @@ def compare_targets(models: dict[str, dict]) -> dict[str, Any] | None:
         "time_ratio": None if t_m is None or not t_f else t_m / t_f,
     })
     out["time_target_met"] = out["time_ratio"] is not None and out["time_ratio"] <= 1 / 3
+    # the same ratio with every epoch costed by the equal-load step time
+    c_m, c_f = m.get("step_ms_per_sample"), f.get("step_ms_per_sample")
+    equal = None
+    if c_m and c_f and reached and f["epochs_done"]:
+        equal = reached[0] * c_m / (f["epochs_done"] * c_f)
+    out["time_ratio_equal_load"] = equal
+    out["time_target_met_equal_load"] = equal is not None and equal <= 1 / 3
     return out
 
 
@@ -721,7 +826,9 @@ def format_results(results: dict[str, Any]) -> str:
         f"{results.get('load_avg_end')}",
         "- rel. L2 / rel. H1 (finite differences): test set, weights of the best validation "
         "epoch; s/epoch: median over epochs (training + validation); inference: ms per test "
-        "sample (NS: the 10-step rollout); peak memory: max RSS of the training process "
+        "sample (NS: the 10-step rollout); step ms/sample (equal load): one forward, "
+        "backward and Adam step of each network on the same input, the models interleaved "
+        "after training, fastest of 4 rounds; peak memory: max RSS of the training process "
         "(GPU: torch.cuda.max_memory_allocated)",
         "",
     ]
@@ -730,8 +837,9 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"data: {task['data']}; recipe: {task['recipe']}")
         lines.append("")
         lines.append("| model | params | epochs | test rel. L2 | test rel. H1 | best val rel. L2 "
-                     "| s/epoch | train s | inference ms/sample | peak MiB | status |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                     "| s/epoch | train s | step ms/sample (equal load) | inference ms/sample "
+                     "| peak MiB | status |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, r in task["models"].items():
             peak = r.get("peak_gpu_mib") if r.get("peak_gpu_mib") is not None else r.get(
                 "peak_rss_mib")
@@ -741,6 +849,7 @@ def format_results(results: dict[str, Any]) -> str:
                 f"| {_fmt(r.get('best_val_rel_l2'))} "
                 f"| {_fmt(r.get('seconds_per_epoch_median'), '.3g')} "
                 f"| {_fmt(r.get('train_seconds'), '.0f')} "
+                f"| {_fmt(r.get('step_ms_per_sample'), '.3g')} "
                 f"| {_fmt(r.get('inference_ms_per_sample'), '.3g')} | {_fmt(peak, '.0f')} "
                 f"| {r.get('status')} |"
             )
@@ -754,7 +863,10 @@ def format_results(results: dict[str, Any]) -> str:
                 f"at epoch {_fmt(t.get('mgno_epochs_to_fno_best'))} of {t.get('fno_epochs')}, "
                 f"after {_fmt(t['mgno_seconds_to_fno_best'], '.0f')} s of training vs FNO's "
                 f"{_fmt(t['fno_train_seconds'], '.0f')} s: ratio {_fmt(t['time_ratio'], '.3f')} "
-                f"(target <= 1/3: {'met' if t['time_target_met'] else 'missed'}).",
+                f"(target <= 1/3: {'met' if t['time_target_met'] else 'missed'}); "
+                f"costed by the equal-load step times: "
+                f"{_fmt(t.get('time_ratio_equal_load'), '.3f')} "
+                f"({'met' if t.get('time_target_met_equal_load') else 'missed'}).",
             ]
         lines += ["", "Equivalent training commands:", ""]
         lines += [f"    {c}" for c in task["commands"].values()]
@@ -975,6 +1087,11 @@ def run_bench(
                 finished = False
             entry["models"][family] = summary
             complete = complete and finished
+        done = [k for k, v in entry["models"].items() if v["status"] == "finished"]
+        if len(done) >= 2:
+            costs = _step_costs(out / "runs" / entry["name"], done, te, device, threads) or {}
+            for name, ms in costs.items():
+                entry["models"][name]["step_ms_per_sample"] = ms
         entry["targets"] = compare_targets(
             {k: v for k, v in entry["models"].items() if v["status"] == "finished"})
     results["complete"] = complete
@@ -1003,5 +1120,7 @@ if __name__ == "__main__":  # the child processes of run_bench
         sys.exit(_child_main(sys.argv[2]))
     if len(sys.argv) in (5, 6) and sys.argv[1] == "--measure":
         sys.exit(_measure_main(sys.argv[2:]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--steps":
+        sys.exit(_steps_main(sys.argv[2]))
     sys.exit("usage: python -m mgno.bench --child SPEC.json | --measure RUN_DIR TEST DEVICE "
-             "[THREADS] (internal; use `mgno bench`)")
+             "[THREADS] | --steps SPEC.json (internal; use `mgno bench`)")
