@@ -171,3 +171,31 @@ def test_profile_data_generated_by_several_workers(tmp_path):
     sizes = [open_dataset(tmp_path / "data" / f"tiny_{s}.h5").n_samples
              for s in ("train", "val", "test")]
     assert sizes == [4, 2, 2]
+
+
+def test_sigterm_to_the_bench_stops_its_children_first(tmp_path, files):
+    """A bench killed with SIGTERM stops the running training, which keeps a checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data, val, test = files
+    out = tmp_path / "bench"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mgno.cli", "bench", "--data", str(data), "--val", str(val),
+         "--test", str(test), "--models", "fno", "--epochs", "500", "--batch-size", "4",
+         "--threads", "1", "--out", str(out), "--quiet"], env=env)
+    run = out / "runs" / "custom" / "fno"
+    t0 = time.monotonic()
+    while not (run / "metrics.jsonl").is_file() and time.monotonic() - t0 < 120:
+        time.sleep(0.2)
+    assert (run / "metrics.jsonl").is_file(), "training never started"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    # the record exists only if the parent waited for its child's exit status
+    runs = json.loads((run / RUNS_FILE).read_text())
+    assert runs[-1]["status"] == "interrupted" and runs[-1]["exit_code"] == 130
+    assert (run / "checkpoint.safetensors").is_file()

@@ -31,8 +31,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -366,6 +368,28 @@ def _run_process(
         raise
     assert child.result is not None
     return child.result
+
+
+@contextmanager
+def _sigterm_stops_children() -> Iterator[None]:
+    """Within the block, SIGTERM to the bench acts like Ctrl-C.
+
+    The running children then get SIGTERM in turn, save their checkpoints and
+    are waited for, instead of being orphaned by a parent that dies at once.
+    Only the main thread can set signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ----------------------------------------------------------------------------- child
@@ -1064,12 +1088,14 @@ def run_bench(
             entry["commands"][family] = _train_command(spec)
             plans.append(_check_run(run_dir, spec, resume, f"{task.name}/{family}"))
         if not stopped and any(not p.finished for p in plans):
-            stopped = not ensure_data(out, task, device=gen_device, progress=progress,
-                                      deadline=deadline, threads=threads, workers=jobs)
+            with _sigterm_stops_children():
+                stopped = not ensure_data(out, task, device=gen_device, progress=progress,
+                                          deadline=deadline, threads=threads, workers=jobs)
         task_plans.append((entry, te, plans if not stopped else []))
     # 2. training, `jobs` runs at a time
     pending = [p for _e, _t, plans in task_plans for p in plans]
-    stopped = _train_pending(pending, jobs, deadline, progress) or stopped
+    with _sigterm_stops_children():
+        stopped = _train_pending(pending, jobs, deadline, progress) or stopped
     # 3. test metrics and inference times, one process at a time
     complete = not stopped
     for entry, te, plans in task_plans:
