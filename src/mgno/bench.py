@@ -1142,6 +1142,9 @@ def _measure_main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":  # the child processes of run_bench
+    from mgno.denormals import flush_denormals
+
+    flush_denormals()
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         sys.exit(_child_main(sys.argv[2]))
     if len(sys.argv) in (5, 6) and sys.argv[1] == "--measure":

@@ -441,6 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     runners = {name: run for name, _add, run in _VERBS}
+    if args.verb not in ("info", "presets"):  # the verbs that compute
+        from mgno.denormals import flush_denormals
+
+        flush_denormals()
     try:
         return int(runners[args.verb](args) or 0)
     except (InputError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
