@@ -174,9 +174,10 @@ def list_profiles() -> dict[str, str]:
     """Names of the built-in profiles with one line each."""
     return {
         "cpu": "Darcy smooth 64x64 1000/100/100, NS nu=1e-5 64x64 NS2 100/10/20 trajectories, "
-        "mixed-BC elliptic 500/100/100; 12 epochs; aimed at under 3 h on 2 cores (not yet timed)",
+        "mixed-BC elliptic 500/100/100; 12 epochs; about 2 h on 2 cores with --jobs 2 "
+        "--threads 1 (estimated from the runs of each task)",
         "cpu-quick": "the cpu profile at 32x32 with 200/50/50 samples (NS 20/5/10), 10 epochs; "
-        "aimed at under 20 min on 2 idle cores (35 min measured on a loaded machine)",
+        "9.7 min on 2 idle cores with --jobs 2 --threads 1",
         "gpu": "the paper's settings: Darcy smooth 211x211, rough 256x256, NS2 64x64, "
         "500 epochs; run in slices with time_limit and resume",
     }

@@ -441,12 +441,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     runners = {name: run for name, _add, run in _VERBS}
-    if args.verb not in ("info", "presets"):  # the verbs that compute
-        from mgno.denormals import flush_denormals
+    if args.verb in ("info", "presets"):
+        return _dispatch(runners[args.verb], args)
+    # The verbs that compute flush subnormal floats (mgno.denormals); a caller
+    # of main() in Python gets its own setting back afterwards.
+    from mgno.denormals import denormals_flushed, flush_denormals
 
-        flush_denormals()
+    was = denormals_flushed()
+    flush_denormals()
     try:
-        return int(runners[args.verb](args) or 0)
+        return _dispatch(runners[args.verb], args)
+    finally:
+        if not was:
+            import torch
+
+            torch.set_flush_denormal(False)
+
+
+def _dispatch(run: Callable, args: argparse.Namespace) -> int:
+    """Run one verb; turn bad input into exit status 2 and Ctrl-C into 130."""
+    try:
+        return int(run(args) or 0)
     except (InputError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"mgno: error: {message}", file=sys.stderr)
