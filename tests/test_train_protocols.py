@@ -49,6 +49,11 @@ def test_fourier_loss_cut_reaches_the_loss(tmp_path, k_max, stored):
     assert same.history[0]["train_loss"] == default.history[0]["train_loss"]
     if stored == 3:
         assert cut.history[0]["train_loss"] != default.history[0]["train_loss"]
+    # the same option is accepted again on --resume (the bench passes it every call)
+    again = train(data, tmp_path / "cut", k_max=k_max, resume=True, **common)
+    assert again.status == "finished" and again.epochs_done == 1
+    with pytest.raises(InputError, match="--k-max"):
+        train(data, tmp_path / "cut", k_max=5, resume=True, **common)
 
 
 def test_ten_to_ten_protocol(tmp_path):

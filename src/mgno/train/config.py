@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from mgno.errors import InputError
 
@@ -89,9 +90,15 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.k_max == "all":
-            self.k_max = None
+        self.k_max = self.canonical("k_max", self.k_max)
         self.validate()
+
+    @staticmethod
+    def canonical(name: str, value: Any) -> Any:
+        """The stored form of an option's value (``k_max="all"`` is stored as None)."""
+        if name == "k_max" and isinstance(value, str) and value.strip().lower() == "all":
+            return None
+        return value
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first field with a bad value."""

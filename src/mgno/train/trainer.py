@@ -432,6 +432,7 @@ class _Trainer:
             for k, v in self.overrides.items():
                 if v is None:
                     continue
+                v = TrainConfig.canonical(k, v)
                 if k in RESUME_MUTABLE:
                     cfg_dict[k] = v
                 elif cfg_dict.get(k) != v:
