@@ -56,8 +56,9 @@ class TrainConfig:
     compile:
         ``torch.compile`` the network's forward pass (in place; weights and
         checkpoints unchanged). The first step compiles for a minute or more;
-        measured 1.5x faster training steps on a CPU afterwards (see
-        benchmarks/RESULTS.md), so it pays off on long runs.
+        MgNO's training steps then ran 1.6-2.6x faster on a 2-core CPU
+        (benchmarks/RESULTS.md, "torch.compile"), so it pays off on long runs.
+        neuraloperator's FNO got slower compiled.
     device:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     eval_batch_size:
