@@ -138,14 +138,12 @@ def load_run(
 
 
 def _check_strategy(strategy: str) -> str:
-    from mgno.nn.resolution import RESOLUTION_STRATEGIES
+    from mgno.nn.resolution import check_strategy
 
-    if strategy not in RESOLUTION_STRATEGIES:
-        raise InputError(
-            f"--resolution-strategy: found {strategy!r}, expected one of "
-            f"{', '.join(RESOLUTION_STRATEGIES)}"
-        )
-    return strategy
+    try:
+        return check_strategy(strategy)
+    except ValueError as err:
+        raise InputError(f"--{err}") from None
 
 
 def recorded_training_grid(config: dict) -> dict:
