@@ -160,7 +160,7 @@ def check_strategy(strategy: str) -> str:
     """Validate a strategy name."""
     if strategy not in RESOLUTION_STRATEGIES:
         raise ValueError(
-            f"resolution-strategy: found {strategy!r}, expected one of "
+            f"resolution-strategy: unknown {strategy!r}; expected one of "
             f"{', '.join(RESOLUTION_STRATEGIES)}"
         )
     return strategy
