@@ -169,3 +169,25 @@ def test_memory_layout_and_checkpointing_do_not_change_the_numbers():
         torch.testing.assert_close(out, ref_out)
         for a, b in zip(g, ref_grads, strict=True):
             torch.testing.assert_close(a, b)
+
+
+def test_channels_last_holds_through_every_convolution():
+    # A one-channel input is both NCHW and channels-last, so the layout must come
+    # from the weights: with NCHW weights every layer used to fall back to NCHW.
+    from mgno.nn.stencil import Prolongation, StencilConv
+
+    model = MgNO(1, 1, channels=4, layers=2, levels=3, channels_last=True)
+    layouts = []
+
+    def record(module, inputs, out):
+        if out.shape[1] > 1:
+            layouts.append(out.is_contiguous(memory_format=torch.channels_last))
+
+    for module in model.modules():
+        if isinstance(module, StencilConv | Prolongation):
+            module.register_forward_hook(record)
+    model(torch.randn(2, 1, 20, 20))
+    assert layouts and all(layouts)
+    model.load_state_dict({k: v.contiguous() for k, v in model.state_dict().items()})
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)

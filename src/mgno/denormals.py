@@ -4,8 +4,8 @@ Values below about 1.2e-38 (float32) can appear in the activations and
 gradients of a trained network. x86 CPUs compute on such subnormal numbers
 through a slow microcode path: a training step of the bench's trained U-Net
 took 1.49 s instead of 0.25 s on one thread (benchmarks/bench_denormals.py,
-benchmarks/RESULTS.md), and its epochs grew four times slower as it trained. Flushing them to zero changes
-results only below 1.2e-38 in magnitude.
+benchmarks/RESULTS.md), and its epochs grew four times slower as it trained.
+Flushing them to zero changes results only below 1.2e-38 in magnitude.
 """
 
 from __future__ import annotations

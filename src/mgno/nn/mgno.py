@@ -173,20 +173,22 @@ class MgNO(nn.Module):
             prolongation_kernel_size=prolongation_kernel_size,
             bias=bias == "conv",
             norm=norm,
+            channels_last=channels_last,
         )
         widths = [in_channels] + [channels] * layers
         self.operators = nn.ModuleList(
             MultigridOperator(widths[i], channels, **op_kw) for i in range(layers)
         )
+        point_kw = dict(
+            dim=dim, kernel_size=1, boundary=boundary, bias=True, channels_last=channels_last
+        )
         self.biases = nn.ModuleList(
-            StencilConv(widths[i], channels, dim=dim, kernel_size=1, boundary=boundary, bias=True)
-            if bias == "linear"
-            else nn.Identity()
+            StencilConv(widths[i], channels, **point_kw) if bias == "linear" else nn.Identity()
             for i in range(layers)
         )
-        self.projection = StencilConv(
-            channels, out_channels, dim=dim, kernel_size=1, boundary=boundary, bias=True
-        )
+        # The projection's output is returned in the ordinary layout.
+        point_kw["channels_last"] = False
+        self.projection = StencilConv(channels, out_channels, **point_kw)
 
     @property
     def operator_grid(self) -> tuple[int, ...] | None:

@@ -98,9 +98,16 @@ class Smoother(nn.Module):
         boundary: Sequence[str],
         bias: bool,
         first: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
-        kw = dict(dim=dim, kernel_size=kernel_size, boundary=boundary, bias=bias)
+        kw = dict(
+            dim=dim,
+            kernel_size=kernel_size,
+            boundary=boundary,
+            bias=bias,
+            channels_last=channels_last,
+        )
         self.A = None if first else StencilConv(c_u, c_f, **kw)
         self.S = StencilConv(c_f, c_u, **kw)
 
@@ -137,9 +144,16 @@ class MultigridLevel(nn.Module):
         restrict: str,
         bias: bool,
         norm: str,
+        channels_last: bool,
     ) -> None:
         super().__init__()
-        kw = dict(dim=dim, kernel_size=kernel_size, boundary=boundary, bias=bias)
+        kw = dict(
+            dim=dim,
+            kernel_size=kernel_size,
+            boundary=boundary,
+            bias=bias,
+            channels_last=channels_last,
+        )
         self.pre = nn.ModuleList(
             Smoother(c_f, c_u, first=finest and i == 0, **kw) for i in range(pre)
         )
@@ -152,7 +166,12 @@ class MultigridLevel(nn.Module):
             if restrict == "residual":
                 self.A_residual = StencilConv(c_u, c_f, **kw)
             self.prolong = Prolongation(
-                c_u, dim=dim, kernel_size=prolongation_kernel_size, boundary=boundary, bias=bias
+                c_u,
+                dim=dim,
+                kernel_size=prolongation_kernel_size,
+                boundary=boundary,
+                bias=bias,
+                channels_last=channels_last,
             )
             self.norm = _make_norm(norm, c_u)
             self.post = nn.ModuleList(Smoother(c_f, c_u, **kw) for _ in range(post))
@@ -188,6 +207,9 @@ class MultigridOperator(nn.Module):
         ``"none"``, ``"group"`` (normalise over channels and space, per-channel
         affine) or ``"instance"`` after each prolongation; either works on any
         grid size but makes the operator nonlinear.
+    channels_last
+        Run every convolution in channels-last layout (2-D and 3-D grids; see
+        :class:`~mgno.nn.stencil.StencilConv`); the numbers are the same.
 
     Shapes
     ------
@@ -211,6 +233,7 @@ class MultigridOperator(nn.Module):
         prolongation_kernel_size: int = 4,
         bias: bool = False,
         norm: str | None = "none",
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if dim not in (1, 2, 3):
@@ -255,6 +278,7 @@ class MultigridOperator(nn.Module):
                 restrict=restrict,
                 bias=bias,
                 norm=norm,
+                channels_last=channels_last,
             )
             for lvl in range(levels)
         )

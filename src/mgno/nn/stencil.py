@@ -40,6 +40,15 @@ def coarse_size(n: int) -> int:
     return (n + 1) // 2
 
 
+def _weight_layout(weight: nn.Parameter, channels_last: bool) -> bool:
+    # Puts a 2-D/3-D convolution's weight in channels-last layout (load_state_dict,
+    # .to(device) and the optimiser's state keep it); False for 1-D grids.
+    if not channels_last or weight.dim() < 4:
+        return False
+    weight.data = to_channels_last(weight.data)
+    return True
+
+
 def _init_(weight: torch.Tensor, bias: torch.Tensor | None, fan_in: int) -> None:
     # The default initialisation of torch.nn.Conv*d, written for any shape.
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -65,6 +74,12 @@ class StencilConv(nn.Module):
         1 (same grid) or 2 (restriction to the next coarser grid).
     bias
         Add a learnable constant per output channel (makes the map affine).
+    channels_last
+        Keep the weight, and return the output, in channels-last layout (2-D
+        and 3-D grids), which oneDNN and cuDNN convolve fastest. A convolution
+        takes its output layout from its input or its weight, and a one-channel
+        tensor is NCHW and channels-last at once, so the output is converted
+        explicitly where the library would fall back to NCHW.
 
     Shapes
     ------
@@ -82,6 +97,7 @@ class StencilConv(nn.Module):
         boundary: Sequence[str],
         stride: int = 1,
         bias: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -94,14 +110,17 @@ class StencilConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *([kernel_size] * dim)))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         _init_(self.weight, self.bias, in_channels * kernel_size**dim)
+        self.channels_last = _weight_layout(self.weight, channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = _CONV[self.dim]
         if self._zero_padded:
-            return conv(x, self.weight, self.bias, stride=self.stride, padding=self.pad)
-        return conv(
-            pad_nodes(x, self.pad, self.boundary), self.weight, self.bias, stride=self.stride
-        )
+            y = conv(x, self.weight, self.bias, stride=self.stride, padding=self.pad)
+        else:
+            y = conv(
+                pad_nodes(x, self.pad, self.boundary), self.weight, self.bias, stride=self.stride
+            )
+        return to_channels_last(y) if self.channels_last else y
 
     def extra_repr(self) -> str:
         out_ch, in_ch, *k = self.weight.shape
@@ -120,6 +139,8 @@ class Prolongation(nn.Module):
     the symmetric linear-interpolation stencil. Ghost coarse nodes come from the
     boundary conditions, so periodic axes wrap exactly.
 
+    ``channels_last`` is as for :class:`StencilConv`.
+
     Shapes
     ------
     (batch, channels, *coarse) -> (batch, channels, *fine), where every coarse
@@ -134,6 +155,7 @@ class Prolongation(nn.Module):
         kernel_size: int,
         boundary: Sequence[str],
         bias: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if kernel_size < 2:
@@ -150,6 +172,7 @@ class Prolongation(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, channels, *([kernel_size] * dim)))
         self.bias = nn.Parameter(torch.empty(channels)) if bias else None
         _init_(self.weight, self.bias, channels * kernel_size**dim)
+        self.channels_last = _weight_layout(self.weight, channels_last)
 
     def forward(self, x: torch.Tensor, fine_shape: Sequence[int]) -> torch.Tensor:
         conv_t = _CONV_T[self.dim]
@@ -170,7 +193,8 @@ class Prolongation(nn.Module):
             y = conv_t(pad_nodes(x, self.ghost, self.boundary), self.weight, self.bias, stride=2)
             start = self.offset + 2 * self.ghost
         index = (Ellipsis, *(slice(start, start + n) for n in fine_shape))
-        return y[index]
+        y = y[index]
+        return to_channels_last(y) if self.channels_last else y
 
     def extra_repr(self) -> str:
         return (
