@@ -166,6 +166,28 @@ def test_trajectory_run_reports_per_step_errors(tmp_path, capsys):
     assert read_arrays(tmp_path / "p.h5")["trajectories"].shape == (4, 5, 1, 16, 16)
 
 
+def test_predict_rolls_out_from_the_runs_start_frame(tmp_path, capsys):
+    data = make_trajectories(tmp_path / "t.h5", n=4, t=5)
+    run = str(tmp_path / "run")
+    argv = ["train", "--data", str(data), "--out", run, "--epochs", "1", "--batch-size", "4",
+            "--val-fraction", "0.25", "--start-frame", "1", *TINY]
+    assert main(argv) == 0
+    out = tmp_path / "p.h5"
+    assert main(["predict", run, "--input", str(data), "--out", str(out)]) == 0
+    arrays = read_arrays(out)
+    assert arrays["trajectories"].shape == (4, 4, 1, 16, 16)
+    np.testing.assert_array_equal(arrays["times"], [1.0, 2.0, 3.0, 4.0])
+    start = read_arrays(data)["trajectories"][:, 1]
+    np.testing.assert_array_equal(arrays["trajectories"][:, 0], start)
+    # a file of initial states: roll out from its first frame
+    first = make_trajectories(tmp_path / "one.h5", n=2, t=1)
+    _bad(["predict", run, "--input", str(first), "--out", str(tmp_path / "q.h5")], capsys,
+         "one.h5", "1 frames, expected at least 2", "start_frame 0")
+    assert main(["predict", run, "--input", str(first), "--out", str(tmp_path / "q.h5"),
+                 "--start-frame", "0"]) == 0
+    assert read_arrays(tmp_path / "q.h5")["trajectories"].shape == (2, 11, 1, 16, 16)
+
+
 # ----------------------------------------------------------------------------- bad input
 def _bad(argv, capsys, *fragments):
     capsys.readouterr()

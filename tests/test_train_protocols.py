@@ -9,6 +9,7 @@ import torch
 
 from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.data.datasets import WindowDataset
+from mgno.data.schema import read_arrays, write_trajectories
 from mgno.errors import InputError
 from mgno.train import TrainConfig, evaluate, train
 
@@ -115,3 +116,41 @@ def test_train_config_validation():
 
     for name in list_presets():
         TrainConfig.from_dict(get_preset(name)["train"])  # every preset recipe is accepted
+
+
+def test_start_frame_leaves_the_first_frames_out_everywhere(tmp_path):
+    # Frame 0 of a generated Navier-Stokes file is the random initial field; the
+    # paper's NS2 starts from frame 1. Poisoning frame 0 must change nothing.
+    data = make_trajectories(tmp_path / "t.h5", n=4, t=6)
+    poisoned = tmp_path / "p.h5"
+    arrays = read_arrays(data)
+    traj = arrays["trajectories"].copy()
+    traj[:, 0] = 1e6
+    write_trajectories(poisoned, traj, arrays["times"], pde="toy", params={},
+                       boundary=["periodic"] * 2)
+    common = dict(epochs=1, batch_size=4, scheduler="none", model_overrides=TINY_NET,
+                  progress=False, val_fraction=0.25, start_frame=1)
+    clean = train(data, tmp_path / "clean", **common)
+    dirty = train(poisoned, tmp_path / "dirty", **common)
+    assert clean.history[0]["train_loss"] == dirty.history[0]["train_loss"]
+    assert clean.history[0]["val_rel_l2"] == dirty.history[0]["val_rel_l2"]
+    res = evaluate(tmp_path / "dirty", poisoned)
+    assert res["steps"] == 4  # frames 1..5: a window of one and four steps
+    assert res["rel_l2_per_step"] == evaluate(tmp_path / "clean", data)["rel_l2_per_step"]
+    cfg = json.loads((tmp_path / "dirty" / "config.json").read_text())
+    assert cfg["train"]["start_frame"] == 1
+
+
+def test_start_frame_needs_enough_frames(tmp_path):
+    data = make_trajectories(tmp_path / "t.h5", n=4, t=3)
+    with pytest.raises(InputError, match="3 frames, expected at least 4"):
+        train(data, tmp_path / "r", epochs=1, start_frame=2, model_overrides=TINY_NET,
+              progress=False)
+    with pytest.raises(InputError, match="start_frame"):
+        TrainConfig(start_frame=-1)
+
+
+def test_navier_stokes_preset_starts_after_the_initial_field():
+    from mgno.presets import get_preset
+
+    assert TrainConfig.from_dict(get_preset("navier-stokes")["train"]).start_frame == 1

@@ -136,7 +136,7 @@ def _cpu_profile(quick: bool) -> list[Task]:
         Task(
             "ns", f"Navier-Stokes nu=1e-5 {res}x{res}, NS2 (one step, 10-step rollout)",
             DataSpec("navier-stokes", res,
-                     {"nu": 1e-5, "T": 10.0, "solve_resolution": 128 if quick else 256},
+                     {"nu": 1e-5, "T": 11.0, "solve_resolution": 128 if quick else 256},
                      *n_ns, seed=200),
             "navier-stokes", {**recipe, "batch_size": 10}, unet,
         ),
@@ -163,7 +163,7 @@ def _gpu_profile() -> list[Task]:
         ),
         Task(
             "ns", "Navier-Stokes nu=1e-5 64x64, NS2, paper recipe",
-            DataSpec("navier-stokes", 64, {"nu": 1e-5, "T": 10.0, "solve_resolution": 256},
+            DataSpec("navier-stokes", 64, {"nu": 1e-5, "T": 11.0, "solve_resolution": 256},
                      1000, 100, 100, seed=200),
             "navier-stokes", {"seed": 0},
         ),
@@ -571,7 +571,7 @@ def inference_ms_per_sample(
     """
     import torch
 
-    from mgno.data.datasets import load_arrays
+    from mgno.data.datasets import load_arrays, skip_frames
     from mgno.train import load_run
 
     run = load_run(run_dir, device=device)
@@ -579,8 +579,8 @@ def inference_ms_per_sample(
     if run.kind == "steady":
         x, steps = arrays["inputs"], None
     else:
-        traj = arrays["trajectories"]
         w = run.window
+        traj = skip_frames(arrays["trajectories"], run.start_frame, test, need=w + 1)
         x, steps = traj[:, :w], min(run.train_config.steps_out, traj.shape[1] - w)
     bs = run.train_config.eval_batch_size or run.train_config.batch_size
     dev = run.device

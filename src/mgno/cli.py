@@ -105,6 +105,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="normaliser of inputs and outputs")
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
     g.add_argument("--protocol", choices=["steady", "one-step", "10-10"], default=None)
+    g.add_argument("--start-frame", type=int, default=None, metavar="N",
+                   help="trajectories: leave out the frames before N in training, evaluation "
+                   "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
     g.add_argument("--val-fraction", type=float, default=None)
     g = p.add_argument_group("network (default: the preset's, else derived from the data)")
     g.add_argument("--channels", type=int, default=None)
@@ -154,7 +157,7 @@ def _run_train(args: argparse.Namespace) -> int:
             normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
-            compile=args.compile,
+            compile=args.compile, start_frame=args.start_frame,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)
@@ -229,6 +232,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="predictions (.h5), same schema")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--start-frame", type=int, default=None, metavar="N",
+                   help="trajectories: roll out from frame N (default: the run's start frame; "
+                   "0 for a file of initial states)")
     _add_strategy(p)
 
 
@@ -237,7 +243,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     _say_transfer(args.run_dir, args.input, args.strategy)
     path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
-                   device=args.device, strategy=args.strategy)
+                   device=args.device, strategy=args.strategy, start_frame=args.start_frame)
     print(path)
     return 0
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mgno.atomic import atomic_path
-from mgno.data.datasets import load_arrays
+from mgno.data.datasets import load_arrays, skip_frames
 from mgno.data.schema import open_dataset
 from mgno.errors import InputError
 from mgno.train.evaluate import check_data_fits, load_run
@@ -128,13 +128,9 @@ def plot_run(
         pred = run.predictor(x.to(run.device)).float().cpu()[0]
         label = ""
     else:
-        traj = arrays["trajectories"]
         w = run.window
+        traj = skip_frames(arrays["trajectories"], run.start_frame, data, need=w + 1)
         steps = min(run.train_config.steps_out, traj.shape[1] - w)
-        if steps < 1:
-            raise InputError(
-                f"{data}: trajectories of {traj.shape[1]} frames, expected more than {w}"
-            )
         x = traj[:, w - 1]
         truth = traj[0, w - 1 + steps]
         pred = run.predictor(traj[:, :w].to(run.device), steps).float().cpu()[0, -1]

@@ -68,6 +68,22 @@ def load_arrays(path: str | os.PathLike, start: int = 0, stop: int | None = None
     return LoadedData(info, out)
 
 
+def skip_frames(
+    trajectories: torch.Tensor, first: int, path: str | os.PathLike, need: int = 2
+) -> torch.Tensor:
+    """``trajectories[:, first:]``, refusing to leave fewer than ``need`` frames.
+
+    Shapes: ``(N, T, C, *grid) -> (N, T - first, C, *grid)``.
+    """
+    n_times = int(trajectories.shape[1])
+    if n_times - first < need:
+        raise InputError(
+            f"{path}: trajectories of {n_times} frames, expected at least {first + need} "
+            f"(start_frame {first}, then {need})"
+        )
+    return trajectories[:, first:] if first else trajectories
+
+
 class PairDataset(Dataset):
     """Steady input/output pairs.
 

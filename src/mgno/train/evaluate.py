@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mgno.data.datasets import PairDataset, WindowDataset, load_arrays
+from mgno.data.datasets import PairDataset, WindowDataset, load_arrays, skip_frames
 from mgno.data.normalize import GaussianNormalizer
 from mgno.data.schema import DatasetInfo, open_dataset, write_steady, write_trajectories
 from mgno.errors import InputError
@@ -58,6 +58,11 @@ class LoadedRun:
     def kind(self) -> str:
         """``"steady"`` or ``"trajectory"``."""
         return self.predictor.kind
+
+    @property
+    def start_frame(self) -> int:
+        """First frame of every trajectory that the run uses (see ``TrainConfig``)."""
+        return self.train_config.start_frame
 
     @property
     def window(self) -> int:
@@ -239,13 +244,9 @@ def _eval_view(run: LoadedRun, data, info: DatasetInfo):
     arrays = data.arrays
     if info.kind == "steady":
         return PairDataset(arrays["inputs"], arrays["outputs"])
-    traj = arrays["trajectories"]
     w = run.window
-    if traj.shape[1] <= w:
-        raise InputError(
-            f"{info.path}: trajectories of {traj.shape[1]} frames, expected at "
-            f"least {w + 1} (a window of {w} and one step to predict)"
-        )
+    # a window of w frames and one step to predict, from the run's start frame
+    traj = skip_frames(arrays["trajectories"], run.start_frame, info.path, need=w + 1)
     steps = min(run.train_config.steps_out, traj.shape[1] - w)
     return WindowDataset(traj, w, steps)
 
@@ -360,13 +361,17 @@ def predict(
     batch_size: int | None = None,
     device: str = "auto",
     strategy: str = "resample",
+    start_frame: int | None = None,
 ) -> Path:
     """Write the run's predictions for the inputs of ``input`` to a new HDF5 file.
 
     Steady data: ``out`` holds the same ``inputs`` and the predicted
-    ``outputs``. Trajectories: the first window of every trajectory followed
-    by the predicted frames (as many as ``input`` stores, else the run's
-    ``steps_out``). The metadata are copied, with ``predicted_by`` added.
+    ``outputs``. Trajectories: the first window of every trajectory, from
+    frame ``start_frame`` (default: the run's, as it was trained; 0 for a file
+    of initial states), followed by the predicted frames (as many as ``input``
+    stores after the window, else the run's ``steps_out``). The frames before
+    ``start_frame`` are left out. The metadata are copied, with
+    ``predicted_by`` added.
     """
     if Path(out).resolve() == Path(input).resolve():
         raise InputError(f"{out}: is the --input file; expected a different --out path")
@@ -387,10 +392,18 @@ def predict(
         x = loaded.arrays["inputs"]
         pred = predict_arrays(run, x, batch_size=bs)
         return write_steady(out, x.numpy(), pred.numpy(), **meta)
-    traj, times = loaded.arrays["trajectories"], loaded.arrays["times"]
     w = run.window
-    if traj.shape[1] < w:
-        raise InputError(f"{input}: trajectories of {traj.shape[1]} frames, expected at least {w}")
+    first = run.start_frame if start_frame is None else int(start_frame)
+    if first < 0:
+        raise InputError(f"start_frame: expected an integer >= 0, got {first}")
+    if loaded.arrays["trajectories"].shape[1] < first + w and start_frame is None:
+        raise InputError(
+            f"{input}: trajectories of {loaded.arrays['trajectories'].shape[1]} frames, "
+            f"expected at least {first + w} (the run starts at frame {first}; "
+            "start_frame 0 rolls out from the file's first frames)"
+        )
+    traj = skip_frames(loaded.arrays["trajectories"], first, input, need=w)
+    times = loaded.arrays["times"][first:]
     steps = traj.shape[1] - w if traj.shape[1] > w else run.train_config.steps_out
     pred = predict_arrays(run, traj[:, :w], steps=steps, batch_size=bs)
     full = torch.cat([traj[:, :w], pred], dim=1).numpy()

@@ -34,7 +34,13 @@ from torch.utils.data import DistributedSampler
 
 from mgno import __version__
 from mgno.atomic import atomic_write_json, atomic_write_text
-from mgno.data.datasets import LoadedData, PairDataset, WindowDataset, load_arrays
+from mgno.data.datasets import (
+    LoadedData,
+    PairDataset,
+    WindowDataset,
+    load_arrays,
+    skip_frames,
+)
 from mgno.data.normalize import GaussianNormalizer
 from mgno.errors import InputError
 from mgno.train import run_dir as rd
@@ -177,22 +183,18 @@ def make_datasets(data: LoadedData, cfg: TrainConfig, start: int, stop: int | No
     arrays = data.arrays
     if data.info.kind == "steady":
         return PairDataset(arrays["inputs"][start:stop], arrays["outputs"][start:stop])
-    traj = arrays["trajectories"][start:stop]
+    traj = skip_frames(arrays["trajectories"][start:stop], cfg.start_frame, data.info.path)
     n_times = traj.shape[1]
     if cfg.protocol == "one-step":
-        if training:
-            steps = cfg.train_steps or cfg.steps_out
-            steps = min(steps, n_times - 1)
-            if steps < 1:
-                raise InputError(
-                    f"{data.info.path}: trajectories of {n_times} frame, expected >= 2"
-                )
+        if training:  # skip_frames leaves at least 2 frames: one pair or more
+            steps = min(cfg.train_steps or cfg.steps_out, n_times - 1)
             return WindowDataset(traj, 1, 1, starts=range(steps))
         return WindowDataset(traj, 1, min(cfg.steps_out, n_times - 1))
     if n_times < cfg.steps_in + 1:
         raise InputError(
-            f"{data.info.path}: trajectories of {n_times} frames, expected at least "
-            f"{cfg.steps_in + 1} for the 10-10 protocol (steps_in={cfg.steps_in})"
+            f"{data.info.path}: trajectories of {n_times + cfg.start_frame} frames, expected "
+            f"at least {cfg.start_frame + cfg.steps_in + 1} for the 10-10 protocol "
+            f"(start_frame={cfg.start_frame}, steps_in={cfg.steps_in})"
         )
     return WindowDataset(traj, cfg.steps_in, min(cfg.steps_out, n_times - cfg.steps_in))
 
