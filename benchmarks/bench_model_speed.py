@@ -9,6 +9,9 @@ sample of one training step's forward + backward (batch ``--batch``), the
 training samples per second, and milliseconds per sample of inference
 (``torch.inference_mode``, same batch). Prints a markdown table on stdout.
 
+``--models smooth-nchw rough-nchw`` times the presets in the ordinary NCHW
+layout (``channels_last=False``), for comparison.
+
 ``--compile`` times ``torch.compile``d models (``nn.Module.compile``, default
 inductor settings, as ``mgno train --compile``); the first training step and
 the first inference, which compile, are reported apart::
@@ -85,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
-    parser.add_argument("--models", nargs="+", choices=["smooth", "rough", "fno"],
-                        default=["smooth", "rough", "fno"])
+    parser.add_argument("--models", nargs="+",
+                        choices=["smooth", "rough", "fno", "smooth-nchw", "rough-nchw"],
+                        default=["smooth", "rough", "fno"],
+                        help="*-nchw: the MgNO preset with channels_last=False")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
     args = parser.parse_args(argv)
     if args.threads:
@@ -95,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         "smooth": ("MgNO darcy-smooth", lambda: create_model("darcy-smooth")),
         "rough": ("MgNO darcy-rough", lambda: create_model("darcy-rough")),
         "fno": ("FNO (width 32, 12 modes, 4 layers)", fno),
+        "smooth-nchw": (
+            "MgNO darcy-smooth, NCHW",
+            lambda: create_model("darcy-smooth", channels_last=False),
+        ),
+        "rough-nchw": (
+            "MgNO darcy-rough, NCHW",
+            lambda: create_model("darcy-rough", channels_last=False),
+        ),
     }
     rows = []
     for grid in args.grids:
