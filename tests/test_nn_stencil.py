@@ -53,6 +53,14 @@ def test_pad_nodes_matches_ghost_reference(boundary):
     np.testing.assert_allclose(got, _pad_reference(x[0].numpy(), 2, boundary))
 
 
+@pytest.mark.parametrize("boundary", [("periodic", "periodic"), ("neumann", "periodic")])
+def test_pad_nodes_keeps_channels_last(boundary):
+    x = torch.randn(2, 3, 5, 6).contiguous(memory_format=torch.channels_last)
+    got = pad_nodes(x, 1, boundary)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(got[0].numpy(), _pad_reference(x[0].numpy(), 1, boundary))
+
+
 def test_pad_nodes_three_axes_mixed():
     boundary = ("periodic", "neumann", "dirichlet")
     x = torch.randn(1, 1, 4, 5, 3, dtype=torch.float64)

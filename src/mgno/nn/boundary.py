@@ -85,11 +85,17 @@ def pad_nodes(x: torch.Tensor, width: int, boundary: Sequence[str]) -> torch.Ten
         return x
     dim = len(boundary)
     modes = {_PAD_MODE[b] for b in boundary}
-    if len(modes) == 1:
+    if len(modes) == 1 and "circular" not in modes:
         return F.pad(x, (width,) * (2 * dim), mode=modes.pop())
-    # Mixed conditions: pad one axis at a time. F.pad lists the last axis first.
+    # Pad one axis at a time. Periodic axes are wrapped by concatenation, which
+    # keeps a channels-last input channels-last (F.pad's circular mode returns
+    # NCHW, and every periodic convolution then paid a layout conversion).
     for axis, bc in enumerate(boundary):
-        spec = [0] * (2 * dim)
+        if bc == "periodic":
+            d, n = 2 + axis, x.shape[2 + axis]
+            x = torch.cat([x.narrow(d, n - width, width), x, x.narrow(d, 0, width)], dim=d)
+            continue
+        spec = [0] * (2 * dim)  # F.pad lists the last axis first
         slot = 2 * (dim - 1 - axis)
         spec[slot] = spec[slot + 1] = width
         x = F.pad(x, tuple(spec), mode=_PAD_MODE[bc])
