@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mgno.nn.boundary import normalize_boundary, pad_nodes
 from mgno.nn.stencil import Prolongation, StencilConv
@@ -80,6 +81,28 @@ def test_stencil_conv_equals_conv_of_ghost_extension(stride, boundary):
     )
     torch.testing.assert_close(conv(x), ref)
     assert conv(x).shape[2:] == ((7 + 1) // 2, 8 // 2) if stride == 2 else (7, 8)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pointwise_stencil_is_the_1x1_convolution(dim, channels_last):
+    conv = StencilConv(
+        3,
+        2,
+        dim=dim,
+        kernel_size=1,
+        boundary=("periodic",) * dim,
+        bias=True,
+        channels_last=channels_last,
+    ).double()
+    reference = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dim]
+    x = torch.randn(2, 3, *([5] * dim), dtype=torch.float64, requires_grad=True)
+    out, ref = conv(x), reference(x, conv.weight, conv.bias)
+    torch.testing.assert_close(out, ref)
+    inputs = (x, conv.weight, conv.bias)
+    got = torch.autograd.grad(out.square().sum(), inputs)
+    for a, b in zip(got, torch.autograd.grad(ref.square().sum(), inputs), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def _prolong_reference(x: np.ndarray, w: np.ndarray, n_fine: int, bc: str) -> np.ndarray:
