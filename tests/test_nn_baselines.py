@@ -61,6 +61,20 @@ def test_unet_one_and_three_dimensions_and_periodic_padding():
         torch.testing.assert_close(net(torch.roll(x, 4, 2)), torch.roll(net(x), 4, 2))
 
 
+def test_unet_layouts_give_the_same_numbers():
+    x = torch.randn(2, 1, 19, 16, dtype=torch.float64)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        net = UNet(1, 1, width=4, depth=2, channels_last=channels_last).double()
+        out = net(x)
+        out.square().sum().backward()
+        assert out.is_contiguous()
+        results.append([out.detach()] + [p.grad for p in net.parameters()])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_bad_baseline_configs_and_inputs_are_named():
     with pytest.raises(ValueError, match="fno config: unknown key.*hidden"):
         build_model({"model": "fno", "in_channels": 1, "out_channels": 1, "hidden": 3})

@@ -200,9 +200,11 @@ def build_uno(config: dict[str, Any]) -> NeuralOperatorModel:
 class _ConvBlock(nn.Module):
     """Two (3x3 stencil, GroupNorm, GELU) stages on one grid."""
 
-    def __init__(self, c_in: int, c_out: int, dim: int, boundary: Sequence[str]) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, dim: int, boundary: Sequence[str], channels_last: bool
+    ) -> None:
         super().__init__()
-        kw = dict(dim=dim, kernel_size=3, boundary=boundary, bias=True)
+        kw = dict(dim=dim, kernel_size=3, boundary=boundary, bias=True, channels_last=channels_last)
         self.conv1 = StencilConv(c_in, c_out, **kw)
         self.norm1 = nn.GroupNorm(min(8, c_out), c_out)
         self.conv2 = StencilConv(c_out, c_out, **kw)
@@ -233,6 +235,9 @@ class UNet(nn.Module):
         Boundary condition(s) used for padding.
     grid
         The training grid (recorded in the config).
+    channels_last
+        Run 2-D/3-D grids in channels-last layout, as MgNO does (same numbers;
+        the output is returned in the ordinary layout).
 
     Shapes: (batch, in_channels, *grid) -> (batch, out_channels, *grid).
     """
@@ -247,6 +252,7 @@ class UNet(nn.Module):
         depth: int = 4,
         boundary: str | Sequence[str] = "dirichlet",
         grid: Sequence[int] | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         boundary = normalize_boundary(boundary, dim)
@@ -259,19 +265,21 @@ class UNet(nn.Module):
             "depth": int(depth),
             "boundary": list(boundary),
             "grid": None if grid is None else [int(n) for n in grid],
+            "channels_last": bool(channels_last),
         }
         self.dim, self.in_channels, self.out_channels = dim, in_channels, out_channels
+        cl = dict(channels_last=channels_last)
         self.depth = depth
         widths = [width * 2**i for i in range(depth + 1)]
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
         c = in_channels
         for i, w in enumerate(widths):
-            self.encoders.append(_ConvBlock(c, w, dim, boundary))
+            self.encoders.append(_ConvBlock(c, w, dim, boundary, channels_last))
             if i < depth:
                 self.downs.append(
                     StencilConv(
-                        w, w, dim=dim, kernel_size=3, boundary=boundary, stride=2, bias=True
+                        w, w, dim=dim, kernel_size=3, boundary=boundary, stride=2, bias=True, **cl
                     )
                 )
             c = w
@@ -282,15 +290,25 @@ class UNet(nn.Module):
                 nn.ModuleList(
                     [
                         Prolongation(
-                            widths[i + 1], dim=dim, kernel_size=4, boundary=boundary, bias=True
+                            widths[i + 1],
+                            dim=dim,
+                            kernel_size=4,
+                            boundary=boundary,
+                            bias=True,
+                            **cl,
                         ),
                         StencilConv(
-                            widths[i + 1], widths[i], dim=dim, kernel_size=1, boundary=boundary
+                            widths[i + 1],
+                            widths[i],
+                            dim=dim,
+                            kernel_size=1,
+                            boundary=boundary,
+                            **cl,
                         ),
                     ]
                 )
             )
-            self.decoders.append(_ConvBlock(2 * widths[i], widths[i], dim, boundary))
+            self.decoders.append(_ConvBlock(2 * widths[i], widths[i], dim, boundary, channels_last))
         self.head = StencilConv(
             widths[0], out_channels, dim=dim, kernel_size=1, boundary=boundary, bias=True
         )
@@ -313,4 +331,4 @@ class UNet(nn.Module):
         ):
             x = reduce(prolong(x, skip.shape[2:]))
             x = decoder(torch.cat([skip, x], dim=1))
-        return self.head(x)
+        return self.head(x).contiguous()
