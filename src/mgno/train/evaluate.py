@@ -396,13 +396,14 @@ def predict(
     first = run.start_frame if start_frame is None else int(start_frame)
     if first < 0:
         raise InputError(f"start_frame: expected an integer >= 0, got {first}")
-    if loaded.arrays["trajectories"].shape[1] < first + w and start_frame is None:
+    n_times = loaded.arrays["trajectories"].shape[1]
+    if n_times < first + w:
+        hint = "" if start_frame is not None else "; start_frame 0 rolls out from frame 0"
         raise InputError(
-            f"{input}: trajectories of {loaded.arrays['trajectories'].shape[1]} frames, "
-            f"expected at least {first + w} (the run starts at frame {first}; "
-            "start_frame 0 rolls out from the file's first frames)"
+            f"{input}: trajectories of {n_times} frames, expected at least {first + w} "
+            f"(a window of {w} from frame {first}){hint}"
         )
-    traj = skip_frames(loaded.arrays["trajectories"], first, input, need=w)
+    traj = loaded.arrays["trajectories"][:, first:]
     times = loaded.arrays["times"][first:]
     steps = traj.shape[1] - w if traj.shape[1] > w else run.train_config.steps_out
     pred = predict_arrays(run, traj[:, :w], steps=steps, batch_size=bs)
