@@ -198,8 +198,15 @@ class Prolongation(nn.Module):
         else:
             y = conv_t(pad_nodes(x, self.ghost, self.boundary), self.weight, self.bias, stride=2)
             start = self.offset + 2 * self.ghost
-        index = (Ellipsis, *(slice(start, start + n) for n in fine_shape))
-        y = y[index]
+        # Crop to the fine grid by negative constant padding: one op whose
+        # backward pads once and keeps the layout, where slicing took a zero
+        # fill per axis and handed the convolution an NCHW gradient (20% of a
+        # prolongation at 211x211). F.pad lists the last axis first.
+        crop = []
+        for n_out, n_fine in zip(reversed(y.shape[2:]), reversed(fine_shape), strict=True):
+            crop += [-start, n_fine + start - n_out]
+        if any(crop):
+            y = F.pad(y, crop)
         return to_channels_last(y) if self.channels_last else y
 
     def extra_repr(self) -> str:
