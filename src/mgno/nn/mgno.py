@@ -67,8 +67,9 @@ class MgNO(nn.Module):
         instead of all of them, for one more forward pass. For large grids.
     channels_last
         Run 2-D/3-D grids in channels-last memory layout, which oneDNN and
-        cuDNN convolve faster (about 1.8x for a training step on a CPU); the
-        output is returned in the ordinary layout either way.
+        cuDNN convolve faster (a darcy preset's training step on a 2-core CPU:
+        1.4-1.8x at 64x64, 2.1x at 211x211); the output is returned in the
+        ordinary layout either way, and the numbers are the same.
 
     Shapes
     ------

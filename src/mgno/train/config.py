@@ -62,10 +62,10 @@ class TrainConfig:
         bfloat16 autocast (GPU only; ignored on CPU).
     compile:
         ``torch.compile`` the network's forward pass (in place; weights and
-        checkpoints unchanged). The first step compiles for a minute or more;
-        MgNO's training steps then ran 1.6-2.6x faster on a 2-core CPU
-        (benchmarks/RESULTS.md, "torch.compile"), so it pays off on long runs.
-        neuraloperator's FNO got slower compiled.
+        checkpoints unchanged). The first step compiles for 15-30 s on a
+        2-core CPU; MgNO's training steps then ran 1.2-1.3x faster at
+        211x211 and 10-13 % slower at 64x64 (benchmarks/RESULTS.md, "Model
+        speed and memory"). neuraloperator's FNO got slower compiled.
     device:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     eval_batch_size:
