@@ -69,7 +69,7 @@ class MgNO(nn.Module):
         Run 2-D/3-D grids in channels-last memory layout, which oneDNN and
         cuDNN convolve faster (a darcy preset's training step on a 2-core CPU:
         1.4-1.8x at 64x64, 2.1x at 211x211); the output is returned in the
-        ordinary layout either way, and the numbers are the same.
+        ordinary layout either way, and the results agree up to rounding.
 
     Shapes
     ------

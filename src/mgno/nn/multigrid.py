@@ -209,7 +209,7 @@ class MultigridOperator(nn.Module):
         grid size but makes the operator nonlinear.
     channels_last
         Run every convolution in channels-last layout (2-D and 3-D grids; see
-        :class:`~mgno.nn.stencil.StencilConv`); the numbers are the same.
+        :class:`~mgno.nn.stencil.StencilConv`); the results agree up to rounding.
 
     Shapes
     ------
