@@ -12,6 +12,12 @@ training samples per second, and milliseconds per sample of inference
 ``--models smooth-nchw rough-nchw`` times the presets in the ordinary NCHW
 layout (``channels_last=False``), for comparison.
 
+``--device cuda`` times on a GPU (synchronising around every timed call),
+and ``--bf16`` under bfloat16 autocast, as ``mgno train --bf16``; a model
+that fails (FNO's FFTs in bfloat16, say) is reported as failed, not fatal::
+
+    python benchmarks/bench_model_speed.py --grids 64 211 --device cuda --bf16
+
 ``--compile`` times ``torch.compile``d models (``nn.Module.compile``, default
 inductor settings, as ``mgno train --compile``); the first training step and
 the first inference, which compile, are reported apart::
@@ -46,24 +52,45 @@ def fno(width: int = 32, modes: int = 12, layers: int = 4) -> torch.nn.Module:
     )
 
 
-def time_model(model: torch.nn.Module, grid: int, batch: int, repeats: int, seed: int) -> dict:
+def time_model(
+    model: torch.nn.Module,
+    grid: int,
+    batch: int,
+    repeats: int,
+    seed: int,
+    device: torch.device | None = None,
+    bf16: bool = False,
+) -> dict:
     """Median seconds of forward+backward and of inference for one batch.
 
     The first call of each (untimed in the medians; with ``--compile`` it
     compiles) is reported as ``first_train_s`` and ``first_infer_s``.
+    ``bf16`` runs the forward passes under bfloat16 autocast on ``device``.
     """
+    device = torch.device("cpu") if device is None else device
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(batch, 1, grid, grid, generator=g)
-    y = torch.rand(batch, 1, grid, grid, generator=g)
+    x = torch.rand(batch, 1, grid, grid, generator=g).to(device)
+    y = torch.rand(batch, 1, grid, grid, generator=g).to(device)
+    model.to(device)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     def train_step() -> None:
         model.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
+        with autocast():
+            out = model(x)
+        torch.nn.functional.mse_loss(out.float(), y).backward()
+        sync()
 
     def infer() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             model(x)
+        sync()
 
     model.train()
     first_train = median_seconds(train_step, 1, warmup=0)
@@ -93,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=["smooth", "rough", "fno"],
                         help="*-nchw: the MgNO preset with channels_last=False")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     builders: dict[str, tuple[str, Callable[[], torch.nn.Module]]] = {
@@ -115,18 +145,27 @@ def main(argv: list[str] | None = None) -> int:
             name, build = builders[key]
             if args.compile:
                 name += ", compiled"
+            if args.bf16:
+                name += ", bf16"
             torch.manual_seed(args.seed)
             model = build()
             if args.compile:
                 model.compile()
             row = {"model": name, "grid": grid, "parameters": count_parameters(model)}
-            row.update(time_model(model, grid, args.batch, args.repeats, args.seed))
+            try:
+                row.update(
+                    time_model(model, grid, args.batch, args.repeats, args.seed, device, args.bf16)
+                )
+            except RuntimeError as err:  # e.g. an op without a bfloat16 kernel
+                row["failed"] = str(err).splitlines()[0][:200]
             rows.append(row)
             print(f"{grid}x{grid} {name}: {row}", file=sys.stderr)
     machine = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, python {platform.python_version()}"
     )
+    if device.type == "cuda":
+        machine += f", {torch.cuda.get_device_name(device)}"
     print(f"Machine: {machine}; batch {args.batch}, median of {args.repeats} repeats.\n")
     print(
         "| grid | model | parameters | fwd+bwd ms/sample | train samples/s | inference ms/sample "
@@ -134,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        if "failed" in r:
+            print(f"| {r['grid']}x{r['grid']} | {r['model']} | failed: {r['failed']} |||||")
+            continue
         print(
             f"| {r['grid']}x{r['grid']} | {r['model']} | {r['parameters'] / 1e6:.3f} M | "
             f"{r['train_ms_per_sample']:.1f} | {r['train_samples_per_s']:.1f} | "
