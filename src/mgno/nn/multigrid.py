@@ -22,6 +22,7 @@ and normalisation the operator is exactly linear in ``f``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,31 +86,16 @@ def smoothing_steps(spec: int | Sequence[int] | None, levels: int, name: str) ->
 class Smoother(nn.Module):
     """One smoothing step ``u <- u + S (f - A u)``; with no ``u`` yet, ``u = S f``.
 
+    ``stencil`` holds the keyword arguments of both :class:`StencilConv`
+    (``dim``, ``kernel_size``, ``boundary``, ``bias``, ``channels_last``).
+
     Shapes: u (batch, c_u, *grid), f (batch, c_f, *grid) -> (batch, c_u, *grid).
     """
 
-    def __init__(
-        self,
-        c_f: int,
-        c_u: int,
-        *,
-        dim: int,
-        kernel_size: int,
-        boundary: Sequence[str],
-        bias: bool,
-        first: bool = False,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, c_f: int, c_u: int, *, first: bool = False, **stencil: Any) -> None:
         super().__init__()
-        kw = dict(
-            dim=dim,
-            kernel_size=kernel_size,
-            boundary=boundary,
-            bias=bias,
-            channels_last=channels_last,
-        )
-        self.A = None if first else StencilConv(c_u, c_f, **kw)
-        self.S = StencilConv(c_f, c_u, **kw)
+        self.A = None if first else StencilConv(c_u, c_f, **stencil)
+        self.S = StencilConv(c_f, c_u, **stencil)
 
     def forward(self, u: torch.Tensor | None, f: torch.Tensor) -> torch.Tensor:
         if self.A is None:
@@ -147,34 +133,22 @@ class MultigridLevel(nn.Module):
         channels_last: bool,
     ) -> None:
         super().__init__()
-        kw = dict(
-            dim=dim,
-            kernel_size=kernel_size,
-            boundary=boundary,
-            bias=bias,
-            channels_last=channels_last,
-        )
+        kw = dict(dim=dim, boundary=boundary, bias=bias, channels_last=channels_last)
+        kw_stencil = dict(kw, kernel_size=kernel_size)
         self.pre = nn.ModuleList(
-            Smoother(c_f, c_u, first=finest and i == 0, **kw) for i in range(pre)
+            Smoother(c_f, c_u, first=finest and i == 0, **kw_stencil) for i in range(pre)
         )
         self.post = nn.ModuleList()
         self.Pi = self.R = self.A_residual = self.prolong = None
         self.norm: nn.Module = nn.Identity()
         if not coarsest:
-            self.Pi = StencilConv(c_u, c_u, stride=2, **kw)
-            self.R = StencilConv(c_f, c_f, stride=2, **kw)
+            self.Pi = StencilConv(c_u, c_u, stride=2, **kw_stencil)
+            self.R = StencilConv(c_f, c_f, stride=2, **kw_stencil)
             if restrict == "residual":
-                self.A_residual = StencilConv(c_u, c_f, **kw)
-            self.prolong = Prolongation(
-                c_u,
-                dim=dim,
-                kernel_size=prolongation_kernel_size,
-                boundary=boundary,
-                bias=bias,
-                channels_last=channels_last,
-            )
+                self.A_residual = StencilConv(c_u, c_f, **kw_stencil)
+            self.prolong = Prolongation(c_u, kernel_size=prolongation_kernel_size, **kw)
             self.norm = _make_norm(norm, c_u)
-            self.post = nn.ModuleList(Smoother(c_f, c_u, **kw) for _ in range(post))
+            self.post = nn.ModuleList(Smoother(c_f, c_u, **kw_stencil) for _ in range(post))
 
 
 class MultigridOperator(nn.Module):
