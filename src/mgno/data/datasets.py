@@ -69,17 +69,24 @@ def load_arrays(path: str | os.PathLike, start: int = 0, stop: int | None = None
 
 
 def skip_frames(
-    trajectories: torch.Tensor, first: int, path: str | os.PathLike, need: int = 2
+    trajectories: torch.Tensor,
+    first: int,
+    path: str | os.PathLike,
+    need: int = 2,
+    hint: str = "",
 ) -> torch.Tensor:
     """``trajectories[:, first:]``, refusing to leave fewer than ``need`` frames.
 
-    Shapes: ``(N, T, C, *grid) -> (N, T - first, C, *grid)``.
+    ``hint`` is appended to the error message. Shapes:
+    ``(N, T, C, *grid) -> (N, T - first, C, *grid)``.
     """
+    if first < 0:
+        raise InputError(f"start_frame: expected an integer >= 0, got {first}")
     n_times = int(trajectories.shape[1])
     if n_times - first < need:
         raise InputError(
             f"{path}: trajectories of {n_times} frames, expected at least {first + need} "
-            f"(start_frame {first}, then {need})"
+            f"(start_frame {first}, then {need}){hint}"
         )
     return trajectories[:, first:] if first else trajectories
 

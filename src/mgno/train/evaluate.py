@@ -394,16 +394,8 @@ def predict(
         return write_steady(out, x.numpy(), pred.numpy(), **meta)
     w = run.window
     first = run.start_frame if start_frame is None else int(start_frame)
-    if first < 0:
-        raise InputError(f"start_frame: expected an integer >= 0, got {first}")
-    n_times = loaded.arrays["trajectories"].shape[1]
-    if n_times < first + w:
-        hint = "" if start_frame is not None else "; start_frame 0 rolls out from frame 0"
-        raise InputError(
-            f"{input}: trajectories of {n_times} frames, expected at least {first + w} "
-            f"(a window of {w} from frame {first}){hint}"
-        )
-    traj = loaded.arrays["trajectories"][:, first:]
+    hint = "" if start_frame is not None else "; start_frame 0 rolls out from frame 0"
+    traj = skip_frames(loaded.arrays["trajectories"], first, input, need=w, hint=hint)
     times = loaded.arrays["times"][first:]
     steps = traj.shape[1] - w if traj.shape[1] > w else run.train_config.steps_out
     pred = predict_arrays(run, traj[:, :w], steps=steps, batch_size=bs)
