@@ -459,9 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(runners[args.verb], args)
     finally:
         if not was:
-            import torch
-
-            torch.set_flush_denormal(False)
+            flush_denormals(False)
 
 
 def _dispatch(run: Callable, args: argparse.Namespace) -> int:

@@ -13,20 +13,21 @@ from __future__ import annotations
 import torch
 
 
-def flush_denormals() -> bool:
+def flush_denormals(enabled: bool = True) -> bool:
     """Treat subnormal floats as zero in this thread's CPU arithmetic (x86 FTZ and DAZ).
 
     The setting belongs to each thread, and a thread inherits it from the
     thread that creates it: call this before the first parallel torch
     operation of the process (the ``mgno`` command and the bench's child
     processes do), so that torch's worker threads inherit it too.
+    ``enabled=False`` computes on subnormals again.
 
     Returns
     -------
     bool
         False where the CPU offers no such mode (nothing is changed).
     """
-    return bool(torch.set_flush_denormal(True))
+    return bool(torch.set_flush_denormal(enabled))
 
 
 def denormals_flushed() -> bool:
