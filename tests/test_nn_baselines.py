@@ -67,6 +67,8 @@ def test_unet_layouts_give_the_same_numbers():
     for channels_last in (False, True):
         torch.manual_seed(0)
         net = UNet(1, 1, width=4, depth=2, channels_last=channels_last).double()
+        weight = net.encoders[1].conv1.weight  # (8, 4, 3, 3): the layouts differ
+        assert weight.is_contiguous(memory_format=torch.channels_last) is channels_last
         out = net(x)
         out.square().sum().backward()
         assert out.is_contiguous()
