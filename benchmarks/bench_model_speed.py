@@ -9,8 +9,12 @@ sample of one training step's forward + backward (batch ``--batch``), the
 training samples per second, and milliseconds per sample of inference
 (``torch.inference_mode``, same batch). Prints a markdown table on stdout.
 
-``--models smooth-nchw rough-nchw`` times the presets in the ordinary NCHW
-layout (``channels_last=False``), for comparison.
+``--models`` also takes ``ns`` (the navier-stokes preset, periodic) and
+``unet`` (mgno's U-Net baseline), and ``KEY-nchw`` for any MgNO key and the
+U-Net: the same network in the ordinary NCHW layout (``channels_last=False``),
+for comparison::
+
+    .venv/bin/python benchmarks/bench_model_speed.py --grids 64 --models ns ns-nchw unet unet-nchw
 
 ``--device cuda`` times on a GPU (synchronising around every timed call),
 and ``--bf16`` under bfloat16 autocast, as ``mgno train --bf16``; a model
@@ -50,6 +54,33 @@ def fno(width: int = 32, modes: int = 12, layers: int = 4) -> torch.nn.Module:
         hidden_channels=width,
         n_layers=layers,
     )
+
+
+def unet(channels_last: bool = True) -> torch.nn.Module:
+    """mgno's U-Net as the cpu bench profiles use it (width 16, depth 4)."""
+    from mgno.nn.baselines import UNet
+
+    return UNet(1, 1, width=16, depth=4, channels_last=channels_last)
+
+
+def model_builders() -> dict[str, tuple[str, Callable[[], torch.nn.Module]]]:
+    """``--models`` keys: (row name, builder)."""
+    builders: dict[str, tuple[str, Callable[[], torch.nn.Module]]] = {
+        "fno": ("FNO (width 32, 12 modes, 4 layers)", fno),
+        "unet": ("U-Net (width 16, depth 4)", unet),
+        "unet-nchw": ("U-Net (width 16, depth 4), NCHW", lambda: unet(channels_last=False)),
+    }
+    for key, preset in (
+        ("smooth", "darcy-smooth"),
+        ("rough", "darcy-rough"),
+        ("ns", "navier-stokes"),
+    ):
+        builders[key] = (f"MgNO {preset}", lambda p=preset: create_model(p))
+        builders[f"{key}-nchw"] = (
+            f"MgNO {preset}, NCHW",
+            lambda p=preset: create_model(p, channels_last=False),
+        )
+    return builders
 
 
 def time_model(
@@ -115,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
-    parser.add_argument("--models", nargs="+",
-                        choices=["smooth", "rough", "fno", "smooth-nchw", "rough-nchw"],
+    builders = model_builders()
+    parser.add_argument("--models", nargs="+", choices=list(builders),
                         default=["smooth", "rough", "fno"],
-                        help="*-nchw: the MgNO preset with channels_last=False")
+                        help="*-nchw: the same network with channels_last=False")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
@@ -126,19 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    builders: dict[str, tuple[str, Callable[[], torch.nn.Module]]] = {
-        "smooth": ("MgNO darcy-smooth", lambda: create_model("darcy-smooth")),
-        "rough": ("MgNO darcy-rough", lambda: create_model("darcy-rough")),
-        "fno": ("FNO (width 32, 12 modes, 4 layers)", fno),
-        "smooth-nchw": (
-            "MgNO darcy-smooth, NCHW",
-            lambda: create_model("darcy-smooth", channels_last=False),
-        ),
-        "rough-nchw": (
-            "MgNO darcy-rough, NCHW",
-            lambda: create_model("darcy-rough", channels_last=False),
-        ),
-    }
     rows = []
     for grid in args.grids:
         for key in args.models:

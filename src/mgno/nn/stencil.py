@@ -200,8 +200,8 @@ class Prolongation(nn.Module):
             start = self.offset + 2 * self.ghost
         # Crop to the fine grid by negative constant padding: one op whose
         # backward pads once and keeps the layout, where slicing took a zero
-        # fill per axis and handed the convolution an NCHW gradient (20% of a
-        # prolongation at 211x211). F.pad lists the last axis first.
+        # fill per axis and handed the convolution an NCHW gradient
+        # (benchmarks/RESULTS.md, fix 4). F.pad lists the last axis first.
         crop = []
         for n_out, n_fine in zip(reversed(y.shape[2:]), reversed(fine_shape), strict=True):
             crop += [-start, n_fine + start - n_out]
