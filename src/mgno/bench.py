@@ -177,7 +177,7 @@ def list_profiles() -> dict[str, str]:
         "mixed-BC elliptic 500/100/100; 12 epochs; about 2 h on 2 cores with --jobs 2 "
         "--threads 1 (estimated from the runs of each task)",
         "cpu-quick": "the cpu profile at 32x32 with 200/50/50 samples (NS 20/5/10), 10 epochs; "
-        "9.7 min on 2 idle cores with --jobs 2 --threads 1",
+        "8.5 min on 2 idle cores with --jobs 2 --threads 1",
         "gpu": "the paper's settings: Darcy smooth 211x211, rough 256x256, NS2 64x64, "
         "500 epochs; run in slices with time_limit and resume",
     }
