@@ -328,12 +328,27 @@ class Multigrid:
 
 
 # --------------------------------------------------------------------------- Krylov
+_DOT_CHUNK = 2048
+
+
 def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # one reduction per sample: a batched reduction may sum in a different
-    # order for different batch sizes, and a sample's result must not depend
-    # on the batch it is solved in
-    xf, yf = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
-    return torch.stack([torch.dot(xf[i], yf[i]) for i in range(x.shape[0])])
+    """Per-sample dot products, shape (B,), in two reductions for the whole batch.
+
+    The products are summed in blocks of ``_DOT_CHUNK`` entries, then the block
+    sums, each reduction over the last axis of a tensor with several rows.
+    torch reduces each such row on one thread in a fixed order, so a sample's
+    result is the same bit for bit whatever the batch it is solved in and the
+    thread count; and the whole batch costs two parallel regions, not ``B``
+    (each region waits for every thread: costly when a core is busy).
+    """
+    prod = (x * y).reshape(x.shape[0], -1)
+    pad = -prod.shape[1] % _DOT_CHUNK
+    if pad:
+        prod = torch.nn.functional.pad(prod, (0, pad))
+    blocks = prod.view(prod.shape[0], -1, _DOT_CHUNK).sum(dim=-1)
+    if blocks.shape[1] == 1:
+        return blocks[:, 0]
+    return blocks.sum(dim=-1)
 
 
 def _bview(s: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
