@@ -8,14 +8,42 @@ import os
 import pytest
 import torch
 
+from mgno import threads
 from mgno.errors import InputError
 from mgno.threads import available_cores, parse_threads, resolve_threads, use_threads
 
 
-def test_default_is_the_affinity_not_the_machine():
+def test_cores_are_the_affinity_not_the_machine():
     if hasattr(os, "sched_getaffinity"):
         assert available_cores() == len(os.sched_getaffinity(0))
-    assert resolve_threads(None) == available_cores() == resolve_threads("auto")
+
+
+def test_auto_leaves_out_cores_that_other_work_keeps_busy(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.1)
+    assert resolve_threads(None) == 2 == resolve_threads("auto")
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.9)
+    assert resolve_threads("auto") == 1
+    monkeypatch.setattr(threads, "busy_cores", lambda: 2.0)
+    assert resolve_threads("auto") == 1  # never below one
+
+
+def test_busy_fraction_from_two_stat_readings(tmp_path):
+    head = "cpu  1 2 3 4 5 6 7 8 0 0\n"
+    first = tmp_path / "a"
+    second = tmp_path / "b"
+    # cpu0: 100 ticks, all idle; cpu1: 100 ticks, 25 idle (+ iowait); cpu2 outside the set
+    first.write_text(head + "cpu0 0 0 0 100 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\n"
+                     "cpu2 0 0 0 0 0 0 0 0 0 0\n")
+    second.write_text(head + "cpu0 0 0 0 200 0 0 0 0 0 0\ncpu1 70 0 5 20 5 0 0 0 0 0\n"
+                      "cpu2 100 0 0 0 0 0 0 0 0 0\n")
+    before, after = threads._cpu_times(first), threads._cpu_times(second)
+    assert threads.busy_fraction(before, after, {0, 1}) == pytest.approx(0.75)
+    assert threads.busy_fraction(before, after, {0, 1, 2}) == pytest.approx(1.75)
+
+
+def test_busy_cores_is_within_the_available_cores():
+    assert 0.0 <= threads.busy_cores(0.05) <= available_cores()
 
 
 @pytest.mark.parametrize("bad", [0, -3, "x", 1.5])

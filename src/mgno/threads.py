@@ -1,12 +1,13 @@
-"""How many threads a computing verb uses: ``--threads N``.
+"""How many threads a computing verb uses: ``--threads N|auto``.
 
-The default is the number of cores this process may run on (its CPU
-affinity, which a batch scheduler or ``taskset`` narrows), not the number of
-cores the machine has. Fewer threads than cores is often faster on a machine
-that is doing something else: every parallel region of an OpenMP program
-waits for its slowest thread, and a thread that shares its core with another
-busy process is descheduled for whole time slices (benchmarks/RESULTS.md,
-"Under load").
+``auto`` (the default) takes the cores this process may run on (its CPU
+affinity, which a batch scheduler or ``taskset`` narrows, not the number of
+cores the machine has), less the cores that other processes keep busy when
+the command starts (measured over 0.1 s from ``/proc/stat`` where it exists).
+Fewer threads than cores is much faster on a machine that is doing something
+else: every parallel region of an OpenMP program waits for its slowest
+thread, and a thread that shares its core with another busy process is
+descheduled for whole time slices (benchmarks/RESULTS.md, "Under load").
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from pathlib import Path
 
 import torch
 
@@ -28,13 +31,60 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _cpu_times(path: Path) -> dict[int, tuple[int, int]]:
+    """cpu index -> (idle ticks, all ticks) from a ``/proc/stat``-style file."""
+    out: dict[int, tuple[int, int]] = {}
+    for line in path.read_text().splitlines():
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        ticks = [int(v) for v in fields[:8]]
+        out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait
+    return out
+
+
+def busy_fraction(
+    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], cpus: set[int]
+) -> float:
+    """Cores' worth of time other work took on ``cpus`` between two readings."""
+    busy = 0.0
+    for cpu in cpus & before.keys() & after.keys():
+        idle = after[cpu][0] - before[cpu][0]
+        total = after[cpu][1] - before[cpu][1]
+        if total > 0:
+            busy += min(1.0, max(0.0, 1.0 - idle / total))
+    return busy
+
+
+def busy_cores(interval: float = 0.1, stat: str | os.PathLike = "/proc/stat") -> float:
+    """Cores' worth of this process's cores kept busy by others (0.0 where unknown)."""
+    path = Path(stat)
+    try:
+        cpus = set(os.sched_getaffinity(0))
+        before = _cpu_times(path)
+        time.sleep(interval)
+        after = _cpu_times(path)
+    except (AttributeError, OSError, ValueError, IndexError):
+        return 0.0
+    return busy_fraction(before, after, cpus)
+
+
+def auto_threads() -> int:
+    """``--threads auto``: the available cores less those other work keeps busy (at least 1)."""
+    cores = available_cores()
+    if cores == 1:
+        return 1
+    return max(1, cores - int(busy_cores() + 0.5))
+
+
 def resolve_threads(value: int | str | None, *, option: str = "--threads") -> int:
     """The thread count to use for ``value`` (None or ``"auto"``: every available core).
 
     Parameters
     ----------
     value
-        A positive integer, its string form, ``"auto"`` or None.
+        A positive integer, its string form, ``"auto"`` or None (both
+        :func:`auto_threads`).
     option
         The option's name, for messages.
 
@@ -49,9 +99,9 @@ def resolve_threads(value: int | str | None, *, option: str = "--threads") -> in
     InputError
         For zero, negative or non-integer values.
     """
-    cores = available_cores()
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return cores
+        return auto_threads()
+    cores = available_cores()
     try:
         n = int(value)
         if isinstance(value, float) and value != n:
@@ -93,4 +143,12 @@ def parse_threads(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'auto'") from None
 
 
-__all__ = ["available_cores", "parse_threads", "resolve_threads", "use_threads"]
+__all__ = [
+    "auto_threads",
+    "available_cores",
+    "busy_cores",
+    "busy_fraction",
+    "parse_threads",
+    "resolve_threads",
+    "use_threads",
+]
