@@ -184,15 +184,17 @@ class Prolongation(nn.Module):
         conv_t = _CONV_T[self.dim]
         if self._zero_padded:
             # Zero ghosts are what conv_transpose assumes: crop or extend by one.
-            sizes = [2 * (n - 1) - 2 * self.offset + self.kernel_size for n in x.shape[2:]]
-            extra = [max(0, f - s) for f, s in zip(fine_shape, sizes, strict=True)]
+            # One extra row per axis whatever the sizes (a constant, so that an
+            # exported graph keeps its spatial axes dynamic): the output then
+            # covers 2 n >= fine nodes, and the crop below trims it.
+            extra = max(0, 2 * self.offset + 2 - self.kernel_size)
             y = conv_t(
                 x,
                 self.weight,
                 self.bias,
                 stride=2,
                 padding=self.offset,
-                output_padding=tuple(extra),
+                output_padding=(extra,) * self.dim,
             )
             start = 0
         else:
@@ -205,7 +207,7 @@ class Prolongation(nn.Module):
         crop = []
         for n_out, n_fine in zip(reversed(y.shape[2:]), reversed(fine_shape), strict=True):
             crop += [-start, n_fine + start - n_out]
-        if any(crop):
+        if torch.compiler.is_exporting() or any(crop):  # exported: no branch on sizes
             y = F.pad(y, crop)
         return to_channels_last(y) if self.channels_last else y
 
