@@ -98,7 +98,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default=None, help="model and recipe of a paper experiment")
     from mgno.nn.registry import MODEL_FAMILIES
 
-    p.add_argument("--model", default=None, choices=MODEL_FAMILIES,
+    p.add_argument("--model", default=None, choices=MODEL_FAMILIES, metavar="MODEL",
                    help=f"network family: {', '.join(MODEL_FAMILIES)}")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
