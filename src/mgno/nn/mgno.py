@@ -25,9 +25,11 @@ ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tan
 
 def _smoothing(value: int | Sequence[int] | None, where: str) -> int | tuple[int, ...] | None:
     """A smoothing count: None, one int for every level, or one per level."""
-    if value is None or isinstance(value, (int, str)):
-        return None if value is None else as_int(value, where)
-    return tuple(as_int(s, where) for s in value)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(as_int(s, where) for s in value)
+    return as_int(value, where)
 
 
 @dataclass(frozen=True)
