@@ -41,9 +41,8 @@ from typing import Any
 
 from mgno.atomic import atomic_write_json, atomic_write_text
 from mgno.errors import InputError
+from mgno.nn.registry import MODEL_FAMILIES as FAMILIES  # families ``mgno bench`` can train
 
-#: Families ``mgno bench`` can train (``mgno.nn.MODEL_FAMILIES``).
-FAMILIES = ("mgno", "fno", "tfno", "uno", "unet")
 #: Models of the profiles unless ``models`` says otherwise.
 DEFAULT_MODELS = ("mgno", "fno", "tfno", "unet")
 #: Bench-directory files.

@@ -14,6 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from mgno.errors import InputError
+from mgno.vocab import (
+    BOUNDARY_CONDITIONS,
+    LOSSES,
+    NORMALIZERS,
+    OPTIMIZERS,
+    PROTOCOLS,
+    RESOLUTION_STRATEGIES,
+    SCHEDULER_STEPS,
+    SCHEDULERS,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -86,25 +96,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", default=None, help="validation set (default: hold out --val-fraction)")
     p.add_argument("--out", required=True, help="run directory to create (or to --resume)")
     p.add_argument("--preset", default=None, help="model and recipe of a paper experiment")
-    p.add_argument("--model", default=None, help="network family: mgno, fno, tfno, uno, unet")
+    from mgno.nn.registry import MODEL_FAMILIES
+
+    p.add_argument("--model", default=None, choices=MODEL_FAMILIES, metavar="MODEL",
+                   help=f"network family: {', '.join(MODEL_FAMILIES)}")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     g = p.add_argument_group("recipe (default: the preset's, else derived from the data)")
-    g.add_argument("--optimizer", choices=["adam", "adamw"], default=None)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     g.add_argument("--weight-decay", type=float, default=None)
-    g.add_argument("--scheduler", choices=["onecycle", "none"], default=None)
-    g.add_argument("--scheduler-step", choices=["epoch", "step"], default=None)
-    g.add_argument("--loss", choices=["rel_l2", "rel_h1_fourier", "rel_h1_fd"], default=None)
+    g.add_argument("--scheduler", choices=SCHEDULERS, default=None)
+    g.add_argument("--scheduler-step", choices=SCHEDULER_STEPS, default=None)
+    g.add_argument("--loss", choices=LOSSES, default=None)
     g.add_argument("--k-max", type=_k_max, default=None, metavar="N|all",
                    help="rel_h1_fourier: drop modes with some |k_i| >= N (the presets' 20), "
                    "or keep all")
-    g.add_argument("--normalizer", choices=["pointwise", "scalar", "none"], default=None,
+    g.add_argument("--normalizer", choices=NORMALIZERS, default=None,
                    help="normaliser of inputs and outputs")
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
-    g.add_argument("--protocol", choices=["steady", "one-step", "10-10"], default=None)
+    g.add_argument("--protocol", choices=PROTOCOLS, default=None)
     g.add_argument("--start-frame", type=int, default=None, metavar="N",
                    help="trajectories: leave out the frames before N in training, evaluation "
                    "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
@@ -114,7 +127,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--layers", type=int, default=None)
     g.add_argument("--levels", type=int, default=None)
     g.add_argument("--boundary", nargs="+", default=None,
-                   choices=["dirichlet", "neumann", "periodic"],
+                   choices=BOUNDARY_CONDITIONS,
                    help="padding per axis (default: the data's metadata)")
     g = p.add_argument_group("hardware and output")
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
@@ -175,7 +188,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_strategy(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution-strategy", "--strategy", dest="strategy",
-                   choices=["resample", "multilevel", "native"], default="resample",
+                   choices=RESOLUTION_STRATEGIES, default="resample",
                    help="how to run on a grid other than the training grid: resample "
                         "(default; interpolate to the training grid and back), multilevel "
                         "(MgNO: multigrid operators on the training grid), native (as-is)")

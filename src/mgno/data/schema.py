@@ -38,17 +38,13 @@ import numpy as np
 
 from mgno.atomic import atomic_path
 from mgno.errors import InputError
+from mgno.vocab import BOUNDARY_CONDITIONS, STEADY, TRAJECTORY
+from mgno.vocab import DATA_KINDS as _KINDS
 
 SCHEMA_VERSION: str = "1.0"
 """Version of the on-disk layout described in this module."""
 
-BOUNDARY_CONDITIONS: tuple[str, ...] = ("dirichlet", "neumann", "periodic")
-"""Boundary-condition names allowed per spatial axis."""
-
 GRID_CONVENTION = "nodes-including-boundary"
-STEADY = "steady"
-TRAJECTORY = "trajectory"
-_KINDS = (STEADY, TRAJECTORY)
 
 
 # --------------------------------------------------------------------------- info

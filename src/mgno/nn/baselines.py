@@ -1,6 +1,7 @@
 """Baselines beside MgNO: neuraloperator's FNO, TFNO and UNO, and a U-Net.
 
-Every baseline is built from a plain config dict, carries ``.config`` (so
+Every baseline is a registered family (:mod:`mgno.nn.registry`): a frozen
+config dataclass and a model class that carries ``.config`` (so
 ``mgno.build_model(model.config)`` rebuilds it, and checkpoints store it as
 JSON) and maps (batch, in_channels, *grid) -> (batch, out_channels, *grid).
 The FNO family are neuraloperator's own models, wrapped, not reimplemented.
@@ -9,34 +10,19 @@ The FNO family are neuraloperator's own models, wrapped, not reimplemented.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
+from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.stencil import Prolongation, StencilConv
-
-
-def _check_keys(family: str, config: dict[str, Any], signature_of: Callable) -> dict[str, Any]:
-    """The config without its "model" key; raises on keys ``signature_of`` does not take."""
-    cfg = dict(config)
-    cfg.pop("model", None)
-    allowed = set(inspect.signature(signature_of).parameters) - {"self", "family"}
-    unknown = sorted(set(cfg) - allowed)
-    if unknown:
-        raise ValueError(
-            f"{family} config: unknown key(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(sorted(allowed))}"
-        )
-    for key in ("in_channels", "out_channels"):
-        if key not in cfg:
-            raise ValueError(f"{family} config: missing key {key}")
-    return cfg
 
 
 def _check_input(x: torch.Tensor, dim: int, in_channels: int, family: str) -> None:
@@ -45,20 +31,119 @@ def _check_input(x: torch.Tensor, dim: int, in_channels: int, family: str) -> No
         raise ValueError(f"{family} input: expected shape {expected}, got {tuple(x.shape)}")
 
 
-class NeuralOperatorModel(nn.Module):
-    """A neuraloperator model with mgno's config and input checks.
+def _recorded_boundary(boundary: str | Sequence[str] | None, dim: int) -> tuple[str, ...] | None:
+    return None if boundary is None else normalize_boundary(boundary, dim)
+
+
+@dataclass(frozen=True)
+class FNOConfig(ModelConfig):
+    """Config of neuraloperator's FNO (``{"model": "fno", ...}``).
+
+    Attributes
+    ----------
+    dim
+        Number of spatial axes.
+    width
+        Hidden channels.
+    modes
+        Fourier modes kept per axis (one number for all axes; stored per axis).
+    layers
+        Fourier layers.
+    domain_padding
+        None, or a fraction of the grid to pad by (such as 0.1; helps on
+        non-periodic data).
+    rank
+        Tucker rank of TFNO's factorised weights (recorded for FNO too).
+    grid, boundary
+        The training grid and boundary conditions (recorded, not used).
+    """
+
+    family: ClassVar[str] = "fno"
+    dim: int = 2
+    width: int = 32
+    modes: int | tuple[int, ...] = 12
+    layers: int = 4
+    domain_padding: float | None = None
+    rank: float = 0.42
+    grid: tuple[int, ...] | None = None
+    boundary: str | tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("dim", "width", "layers"):
+            self._set(name, as_int(getattr(self, name), self._where(name)))
+        modes = [self.modes] * self.dim if isinstance(self.modes, int) else self.modes
+        modes = tuple(as_int(m, self._where("modes")) for m in modes)
+        if len(modes) != self.dim:
+            raise InputError(f"{self.family} config: modes needs {self.dim} entries, got {modes}")
+        self._set("modes", modes)
+        self._set("rank", float(self.rank))
+        self._set("grid", as_grid(self.grid, self.dim, "grid"))
+        self._set("boundary", _recorded_boundary(self.boundary, self.dim))
+
+
+@dataclass(frozen=True)
+class TFNOConfig(FNOConfig):
+    """Config of neuraloperator's TFNO (Tucker-factorised FNO, ``rank``); fields as FNO's."""
+
+    family: ClassVar[str] = "tfno"
+
+
+@dataclass(frozen=True)
+class UNOConfig(ModelConfig):
+    """Config of neuraloperator's U-shaped neural operator (``{"model": "uno", ...}``).
+
+    Attributes
+    ----------
+    dim
+        Number of spatial axes.
+    width
+        Hidden channels of the outer layers (twice that inside).
+    modes
+        Fourier modes per axis on the outer layers, half of it inside.
+    layers
+        At least 3: full, half, ..., half, full, full resolution.
+    grid, boundary
+        The training grid and boundary conditions (recorded, not used).
+    """
+
+    family: ClassVar[str] = "uno"
+    dim: int = 2
+    width: int = 32
+    modes: int = 12
+    layers: int = 5
+    grid: tuple[int, ...] | None = None
+    boundary: str | tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("dim", "width", "modes", "layers"):
+            self._set(name, as_int(getattr(self, name), self._where(name)))
+        if self.layers < 3:
+            raise InputError(f"uno config: layers must be >= 3, got {self.layers}")
+        self._set("grid", as_grid(self.grid, self.dim, "grid"))
+        self._set("boundary", _recorded_boundary(self.boundary, self.dim))
+
+
+class NeuralOperatorModel(RegisteredModel):
+    """A neuraloperator model (``.inner``) with mgno's config and input checks.
+
+    Subclasses build ``inner`` from their config in :meth:`build_inner`.
 
     Shapes: (batch, in_channels, *grid) -> (batch, out_channels, *grid).
     """
 
-    def __init__(self, family: str, inner: nn.Module, config: dict[str, Any]) -> None:
+    def __init__(self, in_channels: int, out_channels: int, **options: Any) -> None:
         super().__init__()
-        self.family = family
-        self.inner = inner
-        self.config = config
-        self.dim = config["dim"]
-        self.in_channels = config["in_channels"]
-        self.out_channels = config["out_channels"]
+        cfg = self.config_class(in_channels, out_channels, **options)
+        self.model_config = cfg
+        self.family = cfg.family
+        self.dim, self.in_channels, self.out_channels = cfg.dim, cfg.in_channels, cfg.out_channels
+        self.inner = self.build_inner(cfg)
+
+    def build_inner(self, cfg: Any) -> nn.Module:
+        """The wrapped neuraloperator network."""
+        raise NotImplementedError
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Tensors only: neuraloperator adds a ``_metadata`` dict, which mgno keeps
@@ -72,129 +157,66 @@ class NeuralOperatorModel(nn.Module):
         return self.inner(x)
 
 
-def _fno_config(
-    family: str,
-    in_channels: int,
-    out_channels: int,
-    dim: int = 2,
-    width: int = 32,
-    modes: int | Sequence[int] = 12,
-    layers: int = 4,
-    domain_padding: float | None = None,
-    rank: float = 0.42,
-    grid: Sequence[int] | None = None,
-    boundary: str | Sequence[str] | None = None,
-) -> dict[str, Any]:
-    modes = [int(modes)] * dim if isinstance(modes, int) else [int(m) for m in modes]
-    if len(modes) != dim:
-        raise ValueError(f"{family} config: modes needs {dim} entries, got {modes}")
-    return {
-        "model": family,
-        "in_channels": int(in_channels),
-        "out_channels": int(out_channels),
-        "dim": int(dim),
-        "width": int(width),
-        "modes": modes,
-        "layers": int(layers),
-        "domain_padding": domain_padding,
-        "rank": float(rank),
-        "grid": None if grid is None else [int(n) for n in grid],
-        "boundary": None if boundary is None else list(normalize_boundary(boundary, dim)),
-    }
+@register_model(FNOConfig)
+class FNO(NeuralOperatorModel):
+    """neuraloperator's FNO; config :class:`FNOConfig`."""
+
+    def build_inner(self, cfg: FNOConfig) -> nn.Module:
+        from neuralop.models import FNO as Inner
+
+        return Inner(**_fno_kwargs(cfg))
 
 
-def build_fno(config: dict[str, Any], family: str = "fno") -> NeuralOperatorModel:
-    """neuraloperator's FNO (``family="tfno"``: Tucker-factorised weights, ``rank``).
+@register_model(TFNOConfig)
+class TFNO(NeuralOperatorModel):
+    """neuraloperator's TFNO (Tucker-factorised weights of rank ``rank``); config
+    :class:`TFNOConfig`."""
 
-    Config keys: in_channels, out_channels, dim (2), width (32), modes (12),
-    layers (4), domain_padding (None; a fraction such as 0.1 helps on
-    non-periodic data), rank (0.42, TFNO only), grid and boundary (recorded).
-    """
-    from neuralop.models import FNO, TFNO
+    def build_inner(self, cfg: TFNOConfig) -> nn.Module:
+        from neuralop.models import TFNO as Inner
 
-    cfg = _fno_config(family, **_check_keys(family, config, _fno_config))
-    kwargs = dict(
-        n_modes=tuple(cfg["modes"]),
-        in_channels=cfg["in_channels"],
-        out_channels=cfg["out_channels"],
-        hidden_channels=cfg["width"],
-        n_layers=cfg["layers"],
-        domain_padding=cfg["domain_padding"],
+        return Inner(rank=cfg.rank, **_fno_kwargs(cfg))
+
+
+def _fno_kwargs(cfg: FNOConfig) -> dict[str, Any]:
+    return dict(
+        n_modes=tuple(cfg.modes),
+        in_channels=cfg.in_channels,
+        out_channels=cfg.out_channels,
+        hidden_channels=cfg.width,
+        n_layers=cfg.layers,
+        domain_padding=cfg.domain_padding,
     )
-    inner = TFNO(rank=cfg["rank"], **kwargs) if family == "tfno" else FNO(**kwargs)
-    return NeuralOperatorModel(family, inner, cfg)
 
 
-def build_tfno(config: dict[str, Any]) -> NeuralOperatorModel:
-    """neuraloperator's TFNO (Tucker-factorised FNO); keys as :func:`build_fno`."""
-    return build_fno(config, family="tfno")
+@register_model(UNOConfig)
+class UNO(NeuralOperatorModel):
+    """neuraloperator's U-shaped neural operator; config :class:`UNOConfig`."""
 
+    def build_inner(self, cfg: UNOConfig) -> nn.Module:
+        from neuralop.models import UNO as Inner
 
-def _uno_keys(
-    in_channels: int,
-    out_channels: int,
-    dim: int = 2,
-    width: int = 32,
-    modes: int = 12,
-    layers: int = 5,
-    grid: Sequence[int] | None = None,
-    boundary: str | Sequence[str] | None = None,
-) -> None:
-    """The keys a UNO config takes (see :func:`build_uno`)."""
-
-
-def build_uno(config: dict[str, Any]) -> NeuralOperatorModel:
-    """neuraloperator's U-shaped neural operator (UNO).
-
-    Config keys: in_channels, out_channels, dim (2), width (32), modes (12 on the
-    outer layers, half of it inside), layers (5: full, half, half, full, full
-    resolution), grid and boundary (recorded).
-    """
-    from neuralop.models import UNO
-
-    cfg = _check_keys("uno", config, _uno_keys)
-    dim, width, modes, layers = (
-        int(cfg.get("dim", 2)),
-        int(cfg.get("width", 32)),
-        int(cfg.get("modes", 12)),
-        int(cfg.get("layers", 5)),
-    )
-    if layers < 3:
-        raise ValueError(f"uno config: layers must be >= 3, got {layers}")
-    same = [1.0] * dim
-    scalings = [[1.0] * dim, [0.5] * dim] + [same] * (layers - 4) + [[2.0] * dim, [1.0] * dim]
-    scalings = scalings[:layers]
-    inner_modes = max(1, modes // 2)
-    n_modes = [[modes] * dim] + [[inner_modes] * dim] * (layers - 2) + [[modes] * dim]
-    widths = [width] + [2 * width] * (layers - 2) + [width]
-    # neuraloperator prints its skip settings while building UNO: keep stdout clean.
-    with contextlib.redirect_stdout(sys.stderr):
-        inner = UNO(
-            in_channels=int(cfg["in_channels"]),
-            out_channels=int(cfg["out_channels"]),
-            hidden_channels=width,
-            lifting_channels=2 * width,
-            projection_channels=2 * width,
-            n_layers=layers,
-            uno_out_channels=widths,
-            uno_n_modes=n_modes,
-            uno_scalings=scalings,
-            channel_mlp_skip="linear",
-        )
-    full = {
-        "model": "uno",
-        "in_channels": int(cfg["in_channels"]),
-        "out_channels": int(cfg["out_channels"]),
-        "dim": dim,
-        "width": width,
-        "modes": modes,
-        "layers": layers,
-        "grid": cfg.get("grid"),
-        "boundary": None
-        if cfg.get("boundary") is None
-        else list(normalize_boundary(cfg["boundary"], dim)),
-    }
-    return NeuralOperatorModel("uno", inner, full)
+        dim, width, modes, layers = cfg.dim, cfg.width, cfg.modes, cfg.layers
+        same = [1.0] * dim
+        scalings = [[1.0] * dim, [0.5] * dim] + [same] * (layers - 4) + [[2.0] * dim, same]
+        scalings = scalings[:layers]
+        inner_modes = max(1, modes // 2)
+        n_modes = [[modes] * dim] + [[inner_modes] * dim] * (layers - 2) + [[modes] * dim]
+        widths = [width] + [2 * width] * (layers - 2) + [width]
+        # neuraloperator prints its skip settings while building UNO: keep stdout clean.
+        with contextlib.redirect_stdout(sys.stderr):
+            return Inner(
+                in_channels=cfg.in_channels,
+                out_channels=cfg.out_channels,
+                hidden_channels=width,
+                lifting_channels=2 * width,
+                projection_channels=2 * width,
+                n_layers=layers,
+                uno_out_channels=widths,
+                uno_n_modes=n_modes,
+                uno_scalings=scalings,
+                channel_mlp_skip="linear",
+            )
 
 
 class _ConvBlock(nn.Module):
@@ -215,7 +237,47 @@ class _ConvBlock(nn.Module):
         return F.gelu(self.norm2(self.conv2(x)))
 
 
-class UNet(nn.Module):
+@dataclass(frozen=True)
+class UNetConfig(ModelConfig):
+    """Config of :class:`UNet` (``{"model": "unet", ...}``).
+
+    Attributes
+    ----------
+    dim
+        Number of spatial axes.
+    width
+        Channels of the first block; doubled at each level down.
+    depth
+        Number of downsamplings.
+    boundary
+        Boundary condition(s) used for padding (stored per axis).
+    grid
+        The training grid (recorded in the config).
+    channels_last
+        Run 2-D/3-D grids in channels-last layout, as MgNO does (a training
+        step at 64x64 on a CPU: 1.5x faster; results equal up to rounding; the
+        output is returned in the ordinary layout).
+    """
+
+    family: ClassVar[str] = "unet"
+    dim: int = 2
+    width: int = 32
+    depth: int = 4
+    boundary: str | tuple[str, ...] = "dirichlet"
+    grid: tuple[int, ...] | None = None
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("dim", "width", "depth"):
+            self._set(name, as_int(getattr(self, name), self._where(name)))
+        self._set("boundary", normalize_boundary(self.boundary, self.dim))
+        self._set("grid", as_grid(self.grid, self.dim, "grid"))
+        self._set("channels_last", bool(self.channels_last))
+
+
+@register_model(UNetConfig)
+class UNet(RegisteredModel):
     """A standard U-Net on node grids of any size, 1-D, 2-D or 3-D.
 
     Encoder blocks of two 3x3 convolutions (GroupNorm, GELU) with stride-2
@@ -225,50 +287,22 @@ class UNet(nn.Module):
 
     Parameters
     ----------
-    in_channels, out_channels, dim
-        Channels and number of spatial axes.
-    width
-        Channels of the first block; doubled at each level down.
-    depth
-        Number of downsamplings.
-    boundary
-        Boundary condition(s) used for padding.
-    grid
-        The training grid (recorded in the config).
-    channels_last
-        Run 2-D/3-D grids in channels-last layout, as MgNO does (a training
-        step at 64x64 on a CPU: 1.5x faster; results equal up to rounding; the
-        output is returned in the ordinary layout).
+    in_channels, out_channels
+        Channels of the input and the output.
+    **options
+        The other fields of :class:`UNetConfig` (``dim``, ``width``, ``depth``,
+        ``boundary``, ``grid``, ``channels_last``), with its defaults.
 
     Shapes: (batch, in_channels, *grid) -> (batch, out_channels, *grid).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        dim: int = 2,
-        width: int = 32,
-        depth: int = 4,
-        boundary: str | Sequence[str] = "dirichlet",
-        grid: Sequence[int] | None = None,
-        channels_last: bool = True,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, **options: Any) -> None:
         super().__init__()
-        boundary = normalize_boundary(boundary, dim)
-        self.config = {
-            "model": "unet",
-            "in_channels": int(in_channels),
-            "out_channels": int(out_channels),
-            "dim": int(dim),
-            "width": int(width),
-            "depth": int(depth),
-            "boundary": list(boundary),
-            "grid": None if grid is None else [int(n) for n in grid],
-            "channels_last": bool(channels_last),
-        }
-        self.dim, self.in_channels, self.out_channels = dim, in_channels, out_channels
+        cfg = UNetConfig(in_channels, out_channels, **options)
+        self.model_config = cfg
+        dim, width, depth, boundary = cfg.dim, cfg.width, cfg.depth, cfg.boundary
+        channels_last = cfg.channels_last
+        self.dim, self.in_channels, self.out_channels = dim, cfg.in_channels, cfg.out_channels
         cl = dict(channels_last=channels_last)
         self.depth = depth
         widths = [width * 2**i for i in range(depth + 1)]
@@ -313,11 +347,6 @@ class UNet(nn.Module):
         self.head = StencilConv(
             widths[0], out_channels, dim=dim, kernel_size=1, boundary=boundary, bias=True
         )
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> UNet:
-        """Build from a plain config dict (as in ``model.config``); unknown keys raise."""
-        return cls(**_check_keys("unet", config, cls.__init__))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.dim, self.in_channels, "unet")

@@ -18,13 +18,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-BOUNDARY_CONDITIONS: tuple[str, ...] = ("dirichlet", "neumann", "periodic")
-_ALIASES = {
-    "zeros": "dirichlet",
-    "zero": "dirichlet",
-    "reflect": "neumann",
-    "circular": "periodic",
-}
+from mgno.errors import InputError
+from mgno.vocab import BOUNDARY_CONDITIONS
+
 _PAD_MODE = {"dirichlet": "constant", "neumann": "reflect", "periodic": "circular"}
 
 
@@ -42,25 +38,16 @@ def normalize_boundary(boundary: str | Sequence[str], dim: int) -> tuple[str, ..
 
     Raises
     ------
-    ValueError
+    InputError
         On an unknown name or a sequence whose length is not ``dim``.
     """
     names = [boundary] * dim if isinstance(boundary, str) else list(boundary)
     if len(names) != dim:
-        raise ValueError(
+        raise InputError(
             f"boundary: expected one condition per spatial axis ({dim}), got {len(names)}: "
             f"{names!r}"
         )
-    out = []
-    for name in names:
-        key = str(name).strip().lower()
-        key = _ALIASES.get(key, key)
-        if key not in BOUNDARY_CONDITIONS:
-            raise ValueError(
-                f"boundary: unknown condition {name!r}; expected one of "
-                f"{', '.join(BOUNDARY_CONDITIONS)}"
-            )
-        out.append(key)
+    out = [BOUNDARY_CONDITIONS.check(str(name).strip().lower()) for name in names]
     return tuple(out)
 
 

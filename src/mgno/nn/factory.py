@@ -1,52 +1,48 @@
-"""Build models from plain config dicts or from named presets (timm style)."""
+"""Build models from configs or from named presets (timm style).
+
+Every family registered in :mod:`mgno.nn.registry` can be built here; importing
+this module imports the model modules, which registers the built-in families.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from mgno.nn.baselines import UNet, build_fno, build_tfno, build_uno
-from mgno.nn.mgno import MgNO
-from mgno.presets import get_preset
+from mgno.nn import baselines as _baselines  # noqa: F401  (registers fno, tfno, uno, unet)
+from mgno.nn import mgno as _mgno  # noqa: F401  (registers mgno)
+from mgno.nn.registry import MODEL_FAMILIES, ModelConfig, model_entry, parse_config
 
-# Model families: config["model"] -> a function building the model from the config.
-MODEL_FAMILIES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
-    "mgno": MgNO.from_config,
-    "fno": build_fno,
-    "tfno": build_tfno,
-    "uno": build_uno,
-    "unet": UNet.from_config,
-}
+__all__ = ["MODEL_FAMILIES", "build_model", "count_parameters", "create_model", "preset_config"]
 
 
-def build_model(config: dict[str, Any]) -> nn.Module:
-    """Build a model from a config dict such as ``model.config``.
+def build_model(config: ModelConfig | Mapping[str, Any]) -> nn.Module:
+    """Build a model from a config dataclass or a config dict such as ``model.config``.
 
     Parameters
     ----------
     config
-        ``{"model": FAMILY, ...}``: the family name and its constructor keywords.
-        Every model built here carries ``.config`` such that
-        ``build_model(model.config)`` rebuilds the same architecture.
+        A registered family's config dataclass, or ``{"model": FAMILY, ...}``:
+        the family name (default ``"mgno"``) and its fields. Every model built
+        here carries ``.config`` such that ``build_model(model.config)``
+        rebuilds the same architecture.
 
     Raises
     ------
-    ValueError
-        On an unknown family or unknown keys.
+    InputError
+        On an unknown family or unknown keys (one line listing the choices).
     """
-    family = config.get("model", "mgno")
-    if family not in MODEL_FAMILIES:
-        raise ValueError(
-            f"model: unknown family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}"
-        )
-    return MODEL_FAMILIES[family](dict(config))
+    cfg = parse_config(config)
+    return model_entry(cfg.family).model_class.from_config(cfg)
 
 
 def preset_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """The model config of preset ``name`` with ``overrides`` applied."""
-    config = get_preset(name)["model"]
+    """The model config dict of preset ``name`` with ``overrides`` applied."""
+    from mgno.presets import lookup_preset  # presets are built from nn's config classes
+
+    config = lookup_preset(name).model.to_dict()
     config.update(overrides)
     return config
 

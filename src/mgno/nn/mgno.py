@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.resolution import resample
 from mgno.nn.stencil import StencilConv, to_channels_last
+from mgno.vocab import one_of
 
 BIASES = ("linear", "conv", "none")
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh}
 
 
-class MgNO(nn.Module):
-    """Multigrid neural operator.
+def _smoothing(value: int | Sequence[int] | None, where: str) -> int | tuple[int, ...] | None:
+    """A smoothing count: None, one int for every level, or one per level."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(as_int(s, where) for s in value)
+    return as_int(value, where)
 
-    Each layer computes ``u <- sigma(W u + b(u))``: ``W`` a
-    :class:`~mgno.nn.multigrid.MultigridOperator` and ``b`` the bias. There is no
-    lifting network: the first layer maps the raw input channels straight to
-    ``channels``; a 1x1 projection gives the output channels.
 
-    Parameters
+@dataclass(frozen=True)
+class MgNOConfig(ModelConfig):
+    """Config of :class:`MgNO` (``{"model": "mgno", ...}`` in a run's config.json).
+
+    Attributes
     ----------
     in_channels, out_channels
         Channels of the input function(s) and of the output.
@@ -40,14 +48,16 @@ class MgNO(nn.Module):
         Number of ``sigma(W u + b(u))`` layers.
     levels
         Multigrid levels. ``None`` derives them from ``grid``: the most levels
-        whose coarsest grid keeps ``min_coarse`` nodes per axis.
+        whose coarsest grid keeps ``min_coarse`` nodes per axis (the config
+        stores the derived number).
     grid
-        The training grid (nodes per axis); recorded in the config, and used to
-        derive ``levels`` when it is ``None``.
+        The training grid (nodes per axis); recorded, and used to derive
+        ``levels`` when it is ``None``.
     min_coarse
         Smallest coarse grid when the levels are derived.
     boundary
-        ``dirichlet``, ``neumann`` or ``periodic``, for all axes or per axis.
+        ``dirichlet``, ``neumann`` or ``periodic``, for all axes or per axis
+        (stored per axis).
     pre_smooth, post_smooth, restrict, kernel_size, prolongation_kernel_size
         Passed to :class:`~mgno.nn.multigrid.MultigridOperator`.
     bias
@@ -61,165 +71,142 @@ class MgNO(nn.Module):
         Add the input to the output (needs ``in_channels == out_channels``).
     activation
         ``gelu`` (the paper), ``relu``, ``silu`` or ``tanh``.
-    checkpointing
-        Recompute each layer's activations in the backward pass instead of
-        storing them (activation checkpointing): about a layer's worth of memory
-        instead of all of them, for one more forward pass. For large grids.
     channels_last
         Run 2-D/3-D grids in channels-last memory layout, which oneDNN and
         cuDNN convolve faster (a darcy preset's training step on a 2-core CPU:
         1.4-1.8x at 64x64, 2.1x at 211x211); the output is returned in the
         ordinary layout either way, and the results agree up to rounding.
+    checkpointing
+        Recompute each layer's activations in the backward pass instead of
+        storing them (activation checkpointing): about a layer's worth of memory
+        instead of all of them, for one more forward pass. For large grids.
+    """
+
+    family: ClassVar[str] = "mgno"
+    dim: int = 2
+    channels: int = 24
+    layers: int = 4
+    levels: int | None = None
+    grid: tuple[int, ...] | None = None
+    min_coarse: int = 4
+    boundary: str | tuple[str, ...] = "dirichlet"
+    pre_smooth: int | tuple[int, ...] | None = None
+    post_smooth: int | tuple[int, ...] = 0
+    restrict: str = "f"
+    kernel_size: int = 3
+    prolongation_kernel_size: int = 4
+    bias: str = "linear"
+    norm: str | None = "none"
+    skip: bool = False
+    activation: str = "gelu"
+    channels_last: bool = True
+    checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        w = self._where
+        for name in ("dim", "channels", "layers", "min_coarse", "kernel_size",
+                     "prolongation_kernel_size"):
+            self._set(name, as_int(getattr(self, name), w(name)))
+        one_of(self.bias, BIASES, w("bias"))
+        one_of(self.activation, tuple(ACTIVATIONS), w("activation"))
+        if self.layers < 1 or self.channels < 1:
+            raise InputError(
+                f"layers and channels: expected positive integers, got {self.layers} and "
+                f"{self.channels}"
+            )
+        self._set("grid", as_grid(self.grid, self.dim, "grid"))
+        if self.levels is None:
+            if self.grid is None:
+                raise InputError(
+                    "levels: give the number of levels, or the training grid to derive it"
+                )
+            self._set("levels", derive_levels(self.grid, min_coarse=self.min_coarse))
+        self._set("levels", as_int(self.levels, w("levels")))
+        if self.skip and self.in_channels != self.out_channels:
+            raise InputError(
+                f"skip: a global skip needs in_channels == out_channels, got "
+                f"{self.in_channels} and {self.out_channels}"
+            )
+        self._set("boundary", normalize_boundary(self.boundary, self.dim))
+        self._set("pre_smooth", _smoothing(self.pre_smooth, w("pre_smooth")))
+        self._set("post_smooth", _smoothing(self.post_smooth, w("post_smooth")))
+        self._set("norm", "none" if self.norm is None else self.norm)
+        for name in ("skip", "channels_last", "checkpointing"):
+            self._set(name, bool(getattr(self, name)))
+
+
+@register_model(MgNOConfig, baseline=False)
+class MgNO(RegisteredModel):
+    """Multigrid neural operator.
+
+    Each layer computes ``u <- sigma(W u + b(u))``: ``W`` a
+    :class:`~mgno.nn.multigrid.MultigridOperator` and ``b`` the bias. There is no
+    lifting network: the first layer maps the raw input channels straight to
+    ``channels``; a 1x1 projection gives the output channels.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels of the input function(s) and of the output.
+    **options
+        The other fields of :class:`MgNOConfig` (``dim``, ``channels``,
+        ``layers``, ``levels``, ``grid``, ``boundary``, ...), with its defaults.
 
     Shapes
     ------
     (batch, in_channels, *grid) -> (batch, out_channels, *grid).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        dim: int = 2,
-        channels: int = 24,
-        layers: int = 4,
-        levels: int | None = None,
-        grid: Sequence[int] | None = None,
-        min_coarse: int = 4,
-        boundary: str | Sequence[str] = "dirichlet",
-        pre_smooth: int | Sequence[int] | None = None,
-        post_smooth: int | Sequence[int] = 0,
-        restrict: str = "f",
-        kernel_size: int = 3,
-        prolongation_kernel_size: int = 4,
-        bias: str = "linear",
-        norm: str | None = "none",
-        skip: bool = False,
-        activation: str = "gelu",
-        channels_last: bool = True,
-        checkpointing: bool = False,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, **options: Any) -> None:
         super().__init__()
-        if bias not in BIASES:
-            raise ValueError(f"bias: expected one of {BIASES}, got {bias!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation: expected one of {tuple(ACTIVATIONS)}, got {activation!r}"
-            )
-        if layers < 1 or channels < 1:
-            raise ValueError(
-                f"layers and channels: expected positive integers, got {layers} and {channels}"
-            )
-        if grid is not None:
-            grid = [int(n) for n in grid]
-            if len(grid) != dim:
-                raise ValueError(
-                    f"grid: expected {dim} sizes (one per spatial axis), got {len(grid)}: {grid}"
-                )
-        if levels is None:
-            if grid is None:
-                raise ValueError(
-                    "levels: give the number of levels, or the training grid to derive it"
-                )
-            levels = derive_levels(grid, min_coarse=min_coarse)
-        if skip and in_channels != out_channels:
-            raise ValueError(
-                f"skip: a global skip needs in_channels == out_channels, got {in_channels} "
-                f"and {out_channels}"
-            )
-        boundary = normalize_boundary(boundary, dim)
-        self.config: dict[str, Any] = {
-            "model": "mgno",
-            "in_channels": int(in_channels),
-            "out_channels": int(out_channels),
-            "dim": int(dim),
-            "channels": int(channels),
-            "layers": int(layers),
-            "levels": int(levels),
-            "grid": grid,
-            "min_coarse": int(min_coarse),
-            "boundary": list(boundary),
-            "pre_smooth": pre_smooth
-            if pre_smooth is None or isinstance(pre_smooth, int)
-            else [int(s) for s in pre_smooth],
-            "post_smooth": post_smooth
-            if isinstance(post_smooth, int)
-            else [int(s) for s in post_smooth],
-            "restrict": restrict,
-            "kernel_size": int(kernel_size),
-            "prolongation_kernel_size": int(prolongation_kernel_size),
-            "bias": bias,
-            "norm": "none" if norm is None else norm,
-            "skip": bool(skip),
-            "activation": activation,
-            "channels_last": bool(channels_last),
-            "checkpointing": bool(checkpointing),
-        }
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.dim = dim
-        self.skip = skip
-        self.channels_last = channels_last
-        self.checkpointing = checkpointing
-        self.act = ACTIVATIONS[activation]
+        cfg = MgNOConfig(in_channels, out_channels, **options)
+        self.model_config = cfg
+        self.in_channels, self.out_channels, self.dim = cfg.in_channels, cfg.out_channels, cfg.dim
+        self.skip = cfg.skip
+        self.channels_last = cfg.channels_last
+        self.checkpointing = cfg.checkpointing
+        self.act = ACTIVATIONS[cfg.activation]
         op_kw = dict(
-            dim=dim,
-            levels=levels,
-            boundary=boundary,
-            pre_smooth=pre_smooth,
-            post_smooth=post_smooth,
-            restrict=restrict,
-            kernel_size=kernel_size,
-            prolongation_kernel_size=prolongation_kernel_size,
-            bias=bias == "conv",
-            norm=norm,
-            channels_last=channels_last,
+            dim=cfg.dim,
+            levels=cfg.levels,
+            boundary=cfg.boundary,
+            pre_smooth=cfg.pre_smooth,
+            post_smooth=cfg.post_smooth,
+            restrict=cfg.restrict,
+            kernel_size=cfg.kernel_size,
+            prolongation_kernel_size=cfg.prolongation_kernel_size,
+            bias=cfg.bias == "conv",
+            norm=cfg.norm,
+            channels_last=cfg.channels_last,
         )
-        widths = [in_channels] + [channels] * layers
+        widths = [cfg.in_channels] + [cfg.channels] * cfg.layers
         self.operators = nn.ModuleList(
-            MultigridOperator(widths[i], channels, **op_kw) for i in range(layers)
+            MultigridOperator(widths[i], cfg.channels, **op_kw) for i in range(cfg.layers)
         )
         point_kw = dict(
-            dim=dim, kernel_size=1, boundary=boundary, bias=True, channels_last=channels_last
+            dim=cfg.dim, kernel_size=1, boundary=cfg.boundary, bias=True,
+            channels_last=cfg.channels_last,
         )
         self.biases = nn.ModuleList(
-            StencilConv(widths[i], channels, **point_kw) if bias == "linear" else nn.Identity()
-            for i in range(layers)
+            StencilConv(widths[i], cfg.channels, **point_kw)
+            if cfg.bias == "linear"
+            else nn.Identity()
+            for i in range(cfg.layers)
         )
         # The projection's output is returned in the ordinary layout.
         point_kw["channels_last"] = False
-        self.projection = StencilConv(channels, out_channels, **point_kw)
+        self.projection = StencilConv(cfg.channels, cfg.out_channels, **point_kw)
 
     @property
     def operator_grid(self) -> tuple[int, ...] | None:
         """The training grid, on which the ``multilevel`` strategy runs ``W``."""
-        grid = self.config["grid"]
-        return None if grid is None else tuple(grid)
+        return self.model_config.grid
 
     @property
     def levels(self) -> int:
         """Number of multigrid levels of every layer."""
-        return self.config["levels"]
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> MgNO:
-        """Build from a plain config dict (as in ``model.config``); unknown keys raise."""
-        cfg = dict(config)
-        family = cfg.pop("model", "mgno")
-        if family != "mgno":
-            raise ValueError(f"model: expected 'mgno' for MgNO.from_config, got {family!r}")
-        allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        unknown = sorted(set(cfg) - allowed)
-        if unknown:
-            raise ValueError(
-                f"MgNO config: unknown key(s) {', '.join(unknown)}; expected some of "
-                f"{', '.join(sorted(allowed))}"
-            )
-        missing = [k for k in ("in_channels", "out_channels") if k not in cfg]
-        if missing:
-            raise ValueError(f"MgNO config: missing key(s) {', '.join(missing)}")
-        return cls(**cfg)
+        return self.model_config.levels
 
     def _layer(
         self, op: nn.Module, bias: nn.Module, u: torch.Tensor, operator_grid: tuple[int, ...] | None
@@ -228,7 +215,7 @@ class MgNO(nn.Module):
         if operator_grid is None or tuple(u.shape[2:]) == operator_grid:
             pre = op(u)
         else:
-            boundary = self.config["boundary"]
+            boundary = self.model_config.boundary
             coarse = op(resample(u, operator_grid, boundary))
             pre = resample(coarse, u.shape[2:], boundary)
             pre = to_channels_last(pre) if self.channels_last else pre

@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-RESOLUTION_STRATEGIES: tuple[str, ...] = ("resample", "multilevel", "native")
+from mgno.vocab import RESOLUTION_STRATEGIES
+
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
@@ -158,12 +159,7 @@ def training_grid(model: nn.Module) -> tuple[int, ...] | None:
 
 def check_strategy(strategy: str) -> str:
     """Validate a strategy name."""
-    if strategy not in RESOLUTION_STRATEGIES:
-        raise ValueError(
-            f"resolution-strategy: unknown {strategy!r}; expected one of "
-            f"{', '.join(RESOLUTION_STRATEGIES)}"
-        )
-    return strategy
+    return RESOLUTION_STRATEGIES.check(strategy)
 
 
 def apply_on_grid(model: nn.Module, x: torch.Tensor, strategy: str = "resample") -> torch.Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from mgno.nn.factory import build_model, count_parameters
 from mgno.nn.multigrid import level_shapes
-from mgno.presets import get_preset
+from mgno.presets import lookup_preset
 
 
 def grid_tied_norm_parameters(config: dict[str, Any], grid: Sequence[int]) -> int:
@@ -65,12 +65,11 @@ def summarize_preset(name: str, grid: Sequence[int] | None = None) -> dict[str, 
     grid
         Grid used to list the level sizes (default: the preset's training grid).
     """
-    preset = get_preset(name)
+    preset = lookup_preset(name).to_dict()
     model = build_model(preset["model"])
     summary = {"preset": name, "description": preset["description"]}
     summary.update(summarize_model(model, grid))
-    paper = preset.get("paper", {})
-    summary["paper"] = paper
+    summary["paper"] = preset["paper"]
     tied = grid_tied_norm_parameters(model.config, summary["grid"]) if summary["grid"] else 0
     if tied:
         summary["grid_tied_norm_parameters"] = tied

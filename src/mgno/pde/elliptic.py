@@ -1,6 +1,6 @@
 """Second-order elliptic problems ``-div(a grad u) = f`` on the unit cube.
 
-Every boundary condition of :data:`mgno.data.schema.BOUNDARY_CONDITIONS`,
+Every boundary condition of :data:`mgno.vocab.BOUNDARY_CONDITIONS`,
 chosen per axis (both ends of an axis share it):
 
 * ``"dirichlet"`` -- ``u = g`` (``g = 0`` unless given),
@@ -28,8 +28,8 @@ import torch
 from mgno.errors import InputError
 from mgno.pde.solvers import Multigrid, SolveResult, mg_pcg, mg_solve
 from mgno.pde.stencil import DIRICHLET, PERIODIC, build_operator
+from mgno.vocab import BOUNDARY_CONDITIONS
 
-BOUNDARY_CONDITIONS = ("dirichlet", "neumann", "periodic")
 METHODS = ("mg-pcg", "mg", "direct")
 
 

@@ -1,29 +1,31 @@
 """Navier-Stokes vorticity on the torus, nu = 1e-5, 64x64, one step t -> t+1 (NS2)."""
 
-PRESET = {
-    "name": "navier-stokes",
-    "description": "Navier-Stokes vorticity nu=1e-5, 64x64 periodic, one step rolled out 10 times",
-    "model": {
-        "model": "mgno",
-        "in_channels": 1,
-        "out_channels": 1,
-        "dim": 2,
-        "channels": 32,
-        "layers": 5,
-        "levels": 5,  # 64 -> 32 -> 16 -> 8 -> 4
-        "grid": [64, 64],
-        "boundary": ["periodic", "periodic"],
-        "pre_smooth": [1, 1, 1, 2, 2],
-        "post_smooth": 0,
-        "restrict": "f",
-        "bias": "conv",
+from mgno.nn.mgno import MgNOConfig
+from mgno.presets import Preset
+
+PRESET = Preset(
+    name="navier-stokes",
+    description="Navier-Stokes vorticity nu=1e-5, 64x64 periodic, one step rolled out 10 times",
+    model=MgNOConfig(
+        in_channels=1,
+        out_channels=1,
+        dim=2,
+        channels=32,
+        layers=5,
+        levels=5,  # 64 -> 32 -> 16 -> 8 -> 4
+        grid=(64, 64),
+        boundary=("periodic", "periodic"),
+        pre_smooth=(1, 1, 1, 2, 2),
+        post_smooth=0,
+        restrict="f",
+        bias="conv",
         # The authors normalise with LayerNorm([32, 64, 64]): 2*32*64*64 affine
         # weights per level, tied to the grid. GroupNorm(1, 32) normalises over
         # the same axes with per-channel affine weights and works on any grid.
-        "norm": "group",
-        "skip": True,
-    },
-    "train": {
+        norm="group",
+        skip=True,
+    ),
+    train={
         "optimizer": "adam",
         "lr": 1e-3,
         "weight_decay": 1e-5,
@@ -42,5 +44,5 @@ PRESET = {
         # need trajectories of 12 frames (T = 11); shorter ones give fewer.
         "start_frame": 1,
     },
-    "paper": {"rel_l2": 1.63e-2, "parameters": 2.89e6, "seconds_per_epoch_a100": 6.4},
-}
+    paper={"rel_l2": 1.63e-2, "parameters": 2.89e6, "seconds_per_epoch_a100": 6.4},
+)

@@ -11,13 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mgno.errors import InputError
-
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("onecycle", "none")
-SCHEDULER_STEPS = ("epoch", "step")
-NORMALIZERS = ("pointwise", "scalar", "none")
-PROTOCOLS = ("steady", "one-step", "10-10")
-LOSS_NAMES = ("rel_l2", "rel_h1_fourier", "rel_h1_fd")
+from mgno.vocab import LOSSES as LOSS_NAMES
+from mgno.vocab import NORMALIZERS, OPTIMIZERS, PROTOCOLS, SCHEDULER_STEPS, SCHEDULERS
 
 
 @dataclass

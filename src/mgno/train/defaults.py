@@ -12,6 +12,7 @@ from typing import Any
 
 from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
+from mgno.nn.registry import BASELINE_FAMILIES  # families built from neuraloperator, the U-Net
 from mgno.train.config import TrainConfig
 
 #: Hidden channels and layers when neither a preset nor an option gives them.
@@ -77,8 +78,6 @@ def build_train_config(
     return cfg
 
 
-#: Families built from neuraloperator or the U-Net (not MgNO).
-BASELINE_FAMILIES = ("fno", "tfno", "uno", "unet")
 #: Fourier modes kept per axis by FNO/TFNO/UNO, as in the FNO paper (capped at n // 2).
 DEFAULT_MODES = 12
 #: Fraction of the grid FNO/TFNO pad by on non-periodic data (the FNO paper pads

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mgno.errors import InputError
+from mgno.vocab import LOSSES
 
-LOSSES = ("rel_l2", "rel_h1_fourier", "rel_h1_fd")
 _TINY = 1e-12
 
 

@@ -1,0 +1,151 @@
+"""Every fixed word list of mgno, once, each with its validator.
+
+A :class:`WordList` is a tuple of the allowed words (so ``in``, ``join``,
+``list()``, JSON and argparse ``choices=`` see the plain words) that also
+knows the option it belongs to and how to check a value against it:
+``BOUNDARY_CONDITIONS.check("reflect")`` returns ``"neumann"``, and an unknown
+value raises :class:`~mgno.errors.InputError` with one line naming the option,
+the value and the allowed words.
+
+Model families are not here: they are whatever is registered with
+:func:`mgno.nn.registry.register_model`, and that registry validates names
+with :func:`one_of` below.
+
+This module sits below everything else (it imports only :mod:`mgno.errors`),
+so the solvers, the data schema, the networks, training and the CLI all read
+their words from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from mgno.errors import InputError
+
+
+def one_of(
+    value: Any,
+    words: Iterable[str],
+    where: str,
+    noun: str = "",
+    aliases: Mapping[str, str] | None = None,
+) -> str:
+    """``value`` as one of ``words`` (after ``aliases``); raise a one-line InputError if not.
+
+    Parameters
+    ----------
+    value
+        The word to check; compared as given (callers normalise case if they
+        accept any case).
+    words
+        The allowed words.
+    where
+        The option or field named in the message, e.g. ``"--loss"``.
+    noun
+        What a word is (``"condition"``, ``"family"``), for the message.
+    aliases
+        Other spellings accepted for some words.
+
+    Raises
+    ------
+    InputError
+        ``"{where}: unknown {noun} {value!r}; expected one of a, b, c"``.
+    """
+    allowed = tuple(words)
+    word = (aliases or {}).get(value, value) if isinstance(value, str) else value
+    if word not in allowed:
+        what = f"unknown {noun} {value!r}" if noun else f"unknown {value!r}"
+        raise InputError(f"{where}: {what}; expected one of {', '.join(allowed)}")
+    return word
+
+
+class WordList(tuple):
+    """The allowed words of one option, a tuple of str with a validator.
+
+    Parameters
+    ----------
+    option
+        The option or field the words belong to, used in error messages.
+    noun
+        What one word is (``"condition"``, ``"loss"``...), used in messages.
+    words
+        The allowed words, in the order they are listed to users.
+    aliases
+        Other accepted spellings, mapped to words (not part of the tuple).
+    """
+
+    option: str
+    noun: str
+    aliases: Mapping[str, str]
+
+    def __new__(
+        cls,
+        option: str,
+        noun: str,
+        words: Iterable[str],
+        aliases: Mapping[str, str] | None = None,
+    ) -> WordList:
+        self = super().__new__(cls, tuple(words))
+        self.option = option
+        self.noun = noun
+        self.aliases = MappingProxyType(dict(aliases or {}))
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.option, self.noun, tuple(self), dict(self.aliases)))
+
+    def check(self, value: Any, where: str | None = None) -> str:
+        """``value`` as one of the words (aliases resolved); InputError naming ``where``."""
+        return one_of(value, self, where or self.option, self.noun, self.aliases)
+
+
+#: Boundary condition of one spatial axis (nn padding, solvers, data metadata).
+BOUNDARY_CONDITIONS = WordList(
+    "boundary",
+    "condition",
+    ("dirichlet", "neumann", "periodic"),
+    # torch's padding names, accepted by the networks
+    aliases={"zeros": "dirichlet", "zero": "dirichlet", "reflect": "neumann",
+             "circular": "periodic"},
+)
+
+#: What an HDF5 data set holds: steady input/output pairs or trajectories.
+DATA_KINDS = WordList("kind", "kind", ("steady", "trajectory"))
+STEADY, TRAJECTORY = DATA_KINDS
+
+#: How a model is trained on the data: steady pairs, one step t -> t+1, or k -> k frames.
+PROTOCOLS = WordList("protocol", "protocol", ("steady", "one-step", "10-10"))
+
+#: Training losses (:func:`mgno.train.losses.get_loss`).
+LOSSES = WordList("loss", "loss", ("rel_l2", "rel_h1_fourier", "rel_h1_fd"))
+
+#: Gaussian normaliser of inputs or outputs.
+NORMALIZERS = WordList("normalizer", "kind", ("pointwise", "scalar", "none"))
+
+#: Optimisers, learning-rate schedules and when the schedule steps.
+OPTIMIZERS = WordList("optimizer", "optimizer", ("adam", "adamw"))
+SCHEDULERS = WordList("scheduler", "scheduler", ("onecycle", "none"))
+SCHEDULER_STEPS = WordList("scheduler_step", "step", ("epoch", "step"))
+
+#: How a trained model runs on a grid other than its training grid (:mod:`mgno.nn.resolution`).
+RESOLUTION_STRATEGIES = WordList(
+    "resolution-strategy", "", ("resample", "multilevel", "native")
+)
+
+__all__ = [
+    "BOUNDARY_CONDITIONS",
+    "DATA_KINDS",
+    "LOSSES",
+    "NORMALIZERS",
+    "OPTIMIZERS",
+    "PROTOCOLS",
+    "RESOLUTION_STRATEGIES",
+    "SCHEDULERS",
+    "SCHEDULER_STEPS",
+    "STEADY",
+    "TRAJECTORY",
+    "WordList",
+    "one_of",
+]
