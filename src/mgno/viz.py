@@ -19,7 +19,7 @@ from mgno.data.datasets import load_arrays, skip_frames
 from mgno.data.schema import open_dataset
 from mgno.errors import InputError
 from mgno.train.evaluate import check_data_fits, load_run
-from mgno.train.run_dir import read_metrics
+from mgno.train.run_dir import RunDir
 
 
 def _figure(width: float, height: float):
@@ -149,7 +149,7 @@ def plot_run(
     fig.tight_layout()
     written = [out]
     _save(fig, out)
-    history = read_metrics(run.run_dir)
+    history = RunDir(run.run_dir).read_metrics()
     if history:
         loss_path = out.with_name(out.stem + "_loss.png")
         fig = _figure(5, 3.4)

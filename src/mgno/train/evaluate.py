@@ -5,7 +5,6 @@ These are the functions behind ``mgno eval`` and ``mgno predict``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,16 +14,14 @@ import numpy as np
 import torch
 
 from mgno.data.datasets import PairDataset, WindowDataset, load_arrays, skip_frames
-from mgno.data.normalize import GaussianNormalizer
 from mgno.data.schema import DatasetInfo, open_dataset, write_steady, write_trajectories
 from mgno.errors import InputError
-from mgno.train import run_dir as rd
-from mgno.train.checkpoint import load_tree, read_safetensors
 from mgno.train.config import TrainConfig
 from mgno.train.distributed import choose_device
 from mgno.train.losses import relative_l2
 from mgno.train.metrics import MetricAccumulator, field_metrics
 from mgno.train.rollout import Predictor
+from mgno.train.run_dir import RunDir
 
 
 @dataclass
@@ -96,42 +93,27 @@ def load_run(
     """
     from mgno.nn import build_model
 
-    path = rd.require_run_dir(run_dir)
-    config = rd.read_config(path)
-    tcfg = TrainConfig.from_dict(config["train"], source=str(path / rd.CONFIG))
+    rdir = RunDir(run_dir)
+    config = rdir.read_config()
+    path = rdir.path
+    tcfg = TrainConfig.from_dict(config["train"], source=str(rdir.config_path))
     try:
         net = build_model(config["model"])
     except (TypeError, KeyError) as err:
         raise InputError(
-            f"{path / rd.CONFIG}: field 'model' is not a valid config ({err})"
+            f"{rdir.config_path}: field 'model' is not a valid config ({err})"
         ) from None
-    if which == "best":
-        wfile = path / rd.WEIGHTS
-        if not wfile.is_file():
-            raise InputError(
-                f"{path}: no {rd.WEIGHTS}, expected a run that finished at least one epoch"
-            )
-        weights, meta = read_safetensors(wfile)
-        epoch = int(meta.get("epoch", "0") or 0)
-    elif which == "last":
-        wfile = path / rd.STATE
-        tree = load_tree(wfile)
-        weights = tree.get("model", {})
-        epoch = int(tree.get("counters", {}).get("epoch", 0))
-    else:
-        raise InputError(f"which: found {which!r}, expected 'best' or 'last'")
+    wfile = rdir.weights_file(which)
+    weights, epoch = rdir.read_weights() if which == "best" else _last_weights(rdir)
     try:
         net.load_state_dict(weights)
     except RuntimeError as err:
         first = str(err).strip().splitlines()
         detail = " ".join(" ".join(first[:3]).split())[:300]
         raise InputError(
-            f"{wfile}: weights do not match the model in {path / rd.CONFIG} ({detail})"
+            f"{wfile}: weights do not match the model in {rdir.config_path} ({detail})"
         ) from None
-    ntensors, nmeta = read_safetensors(path / rd.NORMALIZER)
-    kinds = json.loads(nmeta.get("normalizer", "{}"))
-    norm_in = GaussianNormalizer.from_tensors(kinds.get("inputs", {}), ntensors, "inputs")
-    norm_out = GaussianNormalizer.from_tensors(kinds.get("outputs", {}), ntensors, "outputs")
+    norm_in, norm_out = rdir.read_normalizers()
     kind = "steady" if config["data"]["kind"] == "steady" else "trajectory"
     dev = choose_device(device)
     _check_strategy(strategy)
@@ -140,6 +122,18 @@ def load_run(
                           boundary=config["model"].get("boundary", rec.get("boundary")),
                           strategy=strategy).to(dev).eval()
     return LoadedRun(path, config, tcfg, predictor, epoch, dev)
+
+
+def _last_weights(rdir: RunDir) -> tuple[dict, int]:
+    tree = rdir.load_state()
+    weights = tree.get("model", {})
+    epoch = tree.get("counters", {}).get("epoch", 0)
+    if not isinstance(weights, dict) or isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise InputError(
+            f"{rdir.state_path}: fields 'model'/'counters.epoch' are not weights and an "
+            "integer, expected a checkpoint written by mgno train"
+        )
+    return weights, epoch
 
 
 def _check_strategy(strategy: str) -> str:
@@ -196,8 +190,9 @@ def describe_run_transfer(
     from mgno.nn.resolution import describe_grids
 
     _check_strategy(strategy)
-    path = rd.require_run_dir(run_dir)
-    config = rd.read_config(path)
+    rdir = RunDir(run_dir)
+    config = rdir.read_config()
+    path = rdir.path
     info = open_dataset(data)
     train = recorded_training_grid(config)["shape"]
     if len(train) != len(info.grid):

@@ -33,7 +33,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from mgno import __version__
-from mgno.atomic import atomic_write_json, atomic_write_text
 from mgno.data.datasets import (
     LoadedData,
     PairDataset,
@@ -43,15 +42,7 @@ from mgno.data.datasets import (
 )
 from mgno.data.normalize import GaussianNormalizer
 from mgno.errors import InputError
-from mgno.train import run_dir as rd
-from mgno.train.checkpoint import (
-    load_tree,
-    read_safetensors,
-    rng_state,
-    save_tree,
-    set_rng_state,
-    write_safetensors,
-)
+from mgno.train.checkpoint import rng_state, set_rng_state
 from mgno.train.config import TrainConfig
 from mgno.train.defaults import build_model_config, build_train_config
 from mgno.train.distributed import (
@@ -65,6 +56,7 @@ from mgno.train.distributed import (
 from mgno.train.losses import get_loss, relative_l2
 from mgno.train.progress import Progress
 from mgno.train.rollout import Predictor
+from mgno.train.run_dir import RunDir
 
 #: Fields of the recipe a resumed run may change (they do not alter the arithmetic).
 RESUME_MUTABLE = ("device", "eval_batch_size")
@@ -370,6 +362,7 @@ class _Trainer:
         self.ctx = ctx
         self.data_path = Path(data)
         self.out = Path(out)
+        self.rundir = RunDir(out)
         self.val_path = Path(val) if val is not None else None
         self.preset_name = preset
         self.family = family
@@ -383,21 +376,17 @@ class _Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _prepare_run_dir(self) -> dict | None:
-        out = self.out
+        out, rdir = self.out, self.rundir
         if self.resume:
-            saved = rd.read_config(out) if out.exists() else None
+            saved = rdir.read_config() if out.exists() else None
             if saved is None:
                 raise FileNotFoundError(f"{out}: no such run directory to --resume")
-            if not (out / rd.STATE).is_file():
-                raise InputError(f"{out}: no {rd.STATE}, expected a checkpoint to --resume from")
+            if not rdir.has_state():
+                raise InputError(
+                    f"{out}: no {rdir.state_path.name}, expected a checkpoint to --resume from"
+                )
             return saved
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: is a file, expected a run directory to create")
-        if out.is_dir() and any((out / f).exists() for f in (rd.CONFIG, rd.STATE, rd.WEIGHTS)):
-            raise InputError(
-                f"{out}: already holds a run; expected a new --out folder "
-                "(or --resume to continue it)"
-            )
+        rdir.check_new()
         return None
 
     def _load_data(self, saved: dict | None):
@@ -440,9 +429,9 @@ class _Trainer:
                 elif cfg_dict.get(k) != v:
                     raise InputError(
                         f"--{k.replace('_', '-')}: {v!r} differs from {cfg_dict.get(k)!r} in "
-                        f"{self.out / rd.CONFIG}; expected the run's own value to resume"
+                        f"{self.rundir.config_path}; expected the run's own value to resume"
                     )
-            cfg = TrainConfig.from_dict(cfg_dict, source=str(self.out / rd.CONFIG))
+            cfg = TrainConfig.from_dict(cfg_dict, source=str(self.rundir.config_path))
             model_cfg = saved["model"]
             preset_name = saved.get("preset")
             given = {k: v for k, v in self.model_overrides.items() if v is not None}
@@ -452,12 +441,12 @@ class _Trainer:
                 if model_cfg.get(k) != v:
                     raise InputError(
                         f"--{k}: {v!r} differs from {model_cfg.get(k)!r} in "
-                        f"{self.out / rd.CONFIG}; expected the run's own network to resume"
+                        f"{self.rundir.config_path}; expected the run's own network to resume"
                     )
             if self.preset_name is not None and self.preset_name != preset_name:
                 raise InputError(
                     f"--preset: {self.preset_name!r} differs from {preset_name!r} in "
-                    f"{self.out / rd.CONFIG}; expected the run's own preset to resume"
+                    f"{self.rundir.config_path}; expected the run's own preset to resume"
                 )
         else:
             preset = None
@@ -500,12 +489,7 @@ class _Trainer:
         if cfg.compile:
             net.compile()  # in place: parameter names and checkpoints are unchanged
         if saved is not None:
-            ntensors, nmeta = read_safetensors(self.out / rd.NORMALIZER)
-            kinds = json.loads(nmeta.get("normalizer", "{}"))
-            norm_in = GaussianNormalizer.from_tensors(kinds.get("inputs", {}), ntensors, "inputs")
-            norm_out = GaussianNormalizer.from_tensors(
-                kinds.get("outputs", {}), ntensors, "outputs"
-            )
+            norm_in, norm_out = self.rundir.read_normalizers()
         else:
             norm_in, norm_out = fit_normalizers(train_ds, cfg)
         kind = "steady" if info.kind == "steady" else "trajectory"
@@ -538,7 +522,7 @@ class _Trainer:
             "lr_epoch": cfg.lr,
         }
         if saved is not None:
-            tree = load_tree(self.out / rd.STATE)
+            tree = self.rundir.load_state()
             try:
                 net.load_state_dict(tree["model"])
                 opt.load_state_dict(tree["optimizer"])
@@ -550,7 +534,7 @@ class _Trainer:
             except (KeyError, RuntimeError, ValueError) as err:
                 msg = " ".join(str(err).split())[:300]
                 raise InputError(
-                    f"{self.out / rd.STATE}: does not fit the run's config ({msg})"
+                    f"{self.rundir.state_path}: does not fit the run's config ({msg})"
                 ) from None
             if ctx.rank != 0:  # rank 0 alone carries the partial sums of a mid-epoch save
                 state["loss_sum"], state["count"] = 0.0, 0
@@ -649,11 +633,9 @@ class _Trainer:
                     )
                     if is_best and math.isfinite(val_err if val_err is not None else 0.0):
                         state["best_epoch"], state["best_val"] = epoch + 1, val_err
-                        write_safetensors(
-                            self.out / rd.WEIGHTS,
+                        self.rundir.write_weights(
                             net.state_dict(),
                             {
-                                "format": "pt",
                                 "epoch": str(epoch + 1),
                                 "val_rel_l2": json.dumps(val_err),
                                 "training_grid": json.dumps(training_grid_record(info)),
@@ -683,7 +665,7 @@ class _Trainer:
         barrier(ctx)
         if status == "interrupted" and ctx.is_main:
             print(
-                f"mgno: stopped; checkpoint saved in {self.out / rd.STATE} "
+                f"mgno: stopped; checkpoint saved in {self.rundir.state_path} "
                 f"(epoch {state['epoch']}, step {state['step']}); continue with --resume",
                 file=sys.stderr,
                 flush=True,
@@ -702,15 +684,8 @@ class _Trainer:
     def _write_start(self, model_cfg, cfg, preset_name, info, n, n_val, norm_in, norm_out):
         if not self.ctx.is_main:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_safetensors(
-            self.out / rd.NORMALIZER,
-            {**norm_in.tensors("inputs"), **norm_out.tensors("outputs")},
-            {
-                "format": "pt",
-                "normalizer": json.dumps({"inputs": norm_in.meta(), "outputs": norm_out.meta()}),
-            },
-        )
+        self.rundir.create()
+        self.rundir.write_normalizers(norm_in, norm_out)
         summary = data_summary(info, n)
         summary["n_val"] = n_val
         summary["val"] = str(self.val_path) if self.val_path is not None else None
@@ -725,7 +700,7 @@ class _Trainer:
             "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
             "world_size": self.ctx.world_size,
         }
-        atomic_write_json(self.out / rd.CONFIG, config)
+        self.rundir.write_config(config)
 
     def _save_state(self, net, opt, sched, state) -> None:
         tree = {
@@ -735,15 +710,15 @@ class _Trainer:
             "rng": rng_state(),
             "counters": dict(state),
         }
-        save_tree(self.out / rd.STATE, tree)
+        self.rundir.save_state(tree)
 
     def _write_metrics(self, history: list[dict]) -> None:
-        atomic_write_text(self.out / rd.METRICS, "".join(json.dumps(r) + "\n" for r in history))
+        self.rundir.write_metrics(history)
 
     def _diverged_message(self, epoch: int, b: int, loss, state) -> str:
         kept = (
-            f"the last good checkpoint {self.out / rd.STATE} (epoch {state['epoch']}) is kept"
-            if (self.out / rd.STATE).exists()
+            f"the last good checkpoint {self.rundir.state_path} (epoch {state['epoch']}) is kept"
+            if (self.rundir.state_path).exists()
             else "no checkpoint was written yet"
         )
         return (
