@@ -13,50 +13,13 @@ from typing import Any
 from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.train.config import TrainConfig
+from mgno.train.task import Task, check_protocol, default_recipe
+
+default_train_config = default_recipe
 
 #: Hidden channels and layers when neither a preset nor an option gives them.
 DEFAULT_CHANNELS = 24
 DEFAULT_LAYERS = 4
-
-
-def model_channels(info: DatasetInfo, protocol: str, steps_in: int) -> tuple[int, int]:
-    """``(in_channels, out_channels)`` of the network for a data set and protocol."""
-    if info.kind == "steady":
-        return info.in_channels, info.out_channels
-    window = 1 if protocol == "one-step" else steps_in
-    return window * info.in_channels, info.in_channels
-
-
-def check_protocol(info: DatasetInfo, protocol: str, source: str) -> None:
-    """Refuse a protocol that does not fit the kind of data."""
-    if info.kind == "steady" and protocol != "steady":
-        raise InputError(
-            f"{info.path}: holds steady pairs, but the {source} protocol is {protocol!r}; "
-            "expected 'steady' (one-step and 10-10 need trajectories)"
-        )
-    if info.kind == "trajectory" and protocol == "steady":
-        raise InputError(
-            f"{info.path}: holds trajectories, but the {source} protocol is 'steady'; "
-            "expected 'one-step' or '10-10'"
-        )
-
-
-def default_train_config(info: DatasetInfo) -> dict[str, Any]:
-    """Training recipe implied by the data alone (a starting point without a preset)."""
-    if info.kind == "steady":
-        return {
-            "protocol": "steady",
-            "loss": "rel_l2",
-            "normalizer_inputs": "pointwise",
-            "normalizer_outputs": "pointwise",
-        }
-    return {
-        "protocol": "one-step",
-        "loss": "rel_l2",
-        "normalizer_inputs": "none",
-        "normalizer_outputs": "none",
-        "weight_decay": 1e-5,
-    }
 
 
 def build_train_config(
@@ -175,7 +138,8 @@ def build_model_config(
         ``None`` values are ignored.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    cin, cout = model_channels(info, train_cfg.protocol, train_cfg.steps_in)
+    task = Task.from_config(info.kind, train_cfg)
+    cin, cout = task.channels(info)
     grid = list(info.grid)
     dim = len(grid)
     chosen = family or (preset["model"].get("model", "mgno") if preset is not None else "mgno")
@@ -199,7 +163,7 @@ def build_model_config(
         cfg.setdefault("layers", DEFAULT_LAYERS)
         cfg.setdefault("levels", None)
         cfg.setdefault("boundary", list(info.boundary))
-        if preset is None and info.kind == "trajectory" and train_cfg.protocol == "one-step":
+        if preset is None and task.one_step:
             cfg.setdefault("skip", True)
     else:
         cfg.setdefault("boundary", list(info.boundary))

@@ -33,13 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from mgno import __version__
-from mgno.data.datasets import (
-    LoadedData,
-    PairDataset,
-    WindowDataset,
-    load_arrays,
-    skip_frames,
-)
+from mgno.data.datasets import load_arrays
 from mgno.data.normalize import GaussianNormalizer
 from mgno.errors import InputError
 from mgno.train.checkpoint import rng_state, set_rng_state
@@ -57,6 +51,7 @@ from mgno.train.losses import get_loss, relative_l2
 from mgno.train.progress import Progress
 from mgno.train.rollout import Predictor
 from mgno.train.run_dir import RunDir
+from mgno.train.task import Task, check_same_data
 
 #: Fields of the recipe a resumed run may change (they do not alter the arithmetic).
 RESUME_MUTABLE = ("device", "eval_batch_size")
@@ -156,52 +151,14 @@ def _global_loss_sum(state: dict, device: torch.device, ctx) -> tuple[float, flo
     return float(sums[0]), float(sums[1])
 
 
-def check_compatible(a, b) -> None:
-    """Refuse validation data that do not match the training data."""
-    where = f"{b.path} (validation) vs {a.path} (training)"
-    if a.kind != b.kind:
-        raise InputError(f"{where}: kind {b.kind!r}, expected {a.kind!r}")
-    if tuple(a.grid) != tuple(b.grid):
-        raise InputError(f"{where}: grid {list(b.grid)}, expected {list(a.grid)}")
-    if (a.in_channels, a.out_channels) != (b.in_channels, b.out_channels):
-        raise InputError(
-            f"{where}: channels in/out {b.in_channels}/{b.out_channels}, "
-            f"expected {a.in_channels}/{a.out_channels}"
-        )
-
-
-def make_datasets(data: LoadedData, cfg: TrainConfig, start: int, stop: int | None, training: bool):
-    """The dataset view of samples ``start:stop`` for the protocol of ``cfg``."""
-    arrays = data.arrays
-    if data.info.kind == "steady":
-        return PairDataset(arrays["inputs"][start:stop], arrays["outputs"][start:stop])
-    traj = skip_frames(arrays["trajectories"][start:stop], cfg.start_frame, data.info.path)
-    n_times = traj.shape[1]
-    if cfg.protocol == "one-step":
-        if training:  # skip_frames leaves at least 2 frames: one pair or more
-            steps = min(cfg.train_steps or cfg.steps_out, n_times - 1)
-            return WindowDataset(traj, 1, 1, starts=range(steps))
-        return WindowDataset(traj, 1, min(cfg.steps_out, n_times - 1))
-    if n_times < cfg.steps_in + 1:
-        raise InputError(
-            f"{data.info.path}: trajectories of {n_times + cfg.start_frame} frames, expected "
-            f"at least {cfg.start_frame + cfg.steps_in + 1} for the 10-10 protocol "
-            f"(start_frame={cfg.start_frame}, steps_in={cfg.steps_in})"
-        )
-    return WindowDataset(traj, cfg.steps_in, min(cfg.steps_out, n_times - cfg.steps_in))
-
-
-def fit_normalizers(ds, cfg: TrainConfig) -> tuple[GaussianNormalizer, GaussianNormalizer]:
-    """Fit the input and output normalisers on the training split."""
-    if isinstance(ds, PairDataset):
-        return (
-            GaussianNormalizer.fit(ds.inputs, cfg.normalizer_inputs),
-            GaussianNormalizer.fit(ds.outputs, cfg.normalizer_outputs),
-        )
-    frames = ds.trajectories.flatten(0, 1)  # (N*T, C, *grid)
+def fit_normalizers(
+    ds, cfg: TrainConfig, task: Task
+) -> tuple[GaussianNormalizer, GaussianNormalizer]:
+    """Fit the input and output normalisers on the training view ``ds``."""
+    x, y = task.normalizer_samples(ds)
     return (
-        GaussianNormalizer.fit(frames, cfg.normalizer_inputs),
-        GaussianNormalizer.fit(frames, cfg.normalizer_outputs),
+        GaussianNormalizer.fit(x, cfg.normalizer_inputs),
+        GaussianNormalizer.fit(y, cfg.normalizer_outputs),
     )
 
 
@@ -219,16 +176,10 @@ def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 2))
 
 
-def _batch_loss(net, loss_fn, x, y, steps: int, kind: str) -> torch.Tensor:
-    if kind == "steady":
-        return loss_fn(net(x), y)
-    pred = net(x, steps)  # (B, steps, C, *grid)
-    return loss_fn(pred.flatten(1, 2), y.flatten(1, 2))
-
-
 @torch.no_grad()
 def validate(
-    predictor: Predictor, ds, device: torch.device, batch_size: int, bf16: bool = False
+    predictor: Predictor, ds, task: Task, device: torch.device, batch_size: int,
+    bf16: bool = False,
 ) -> float:
     """Mean per-sample rel. L2 over ``ds`` (a whole rollout for trajectories)."""
     predictor.eval()
@@ -238,9 +189,7 @@ def validate(
         x, y = ds.get_batch(b)
         x, y = x.to(device), y.to(device)
         with _autocast(device, bf16):
-            pred = predictor(x, y.shape[1]) if predictor.kind == "trajectory" else predictor(x)
-        if predictor.kind == "trajectory":
-            pred, y = pred.flatten(1, 2), y.flatten(1, 2)
+            pred, y = task.flat(task.predict_batch(predictor, x, y), y)
         err = relative_l2(pred.float(), y.float(), reduce=False)
         total += float(err.double().sum())
         count += err.numel()
@@ -408,7 +357,7 @@ class _Trainer:
         val_data = None
         if self.val_path is not None:
             val_data = load_arrays(self.val_path)
-            check_compatible(info, val_data.info)
+            check_same_data(info, val_data.info)
         return train_data, val_data
 
     def run(self) -> TrainResult:
@@ -466,19 +415,18 @@ class _Trainer:
             )
 
         # splits
+        task = Task.from_config(info.kind, cfg)
         n = info.n_samples
         if val_data is None:
             n_val = int(round(n * cfg.val_fraction))
             if n - n_val < 1:
                 raise InputError(f"{self.data_path}: {n} samples leave none to train on")
-            train_ds = make_datasets(train_data, cfg, 0, n - n_val, training=True)
-            val_ds = (
-                make_datasets(train_data, cfg, n - n_val, None, training=False) if n_val else None
-            )
+            train_ds = task.train_view(train_data, 0, n - n_val)
+            val_ds = task.val_view(train_data, n - n_val, None) if n_val else None
         else:
             n_val = val_data.info.n_samples
-            train_ds = make_datasets(train_data, cfg, 0, None, training=True)
-            val_ds = make_datasets(val_data, cfg, 0, None, training=False)
+            train_ds = task.train_view(train_data)
+            val_ds = task.val_view(val_data)
         del train_data, val_data
 
         # network, normalisers, optimiser
@@ -491,9 +439,8 @@ class _Trainer:
         if saved is not None:
             norm_in, norm_out = self.rundir.read_normalizers()
         else:
-            norm_in, norm_out = fit_normalizers(train_ds, cfg)
-        kind = "steady" if info.kind == "steady" else "trajectory"
-        predictor = Predictor(net, norm_in, norm_out, kind).to(device)
+            norm_in, norm_out = fit_normalizers(train_ds, cfg, task)
+        predictor = Predictor(net, norm_in, norm_out, task.predictor_kind).to(device)
         local_bs = cfg.batch_size // ctx.world_size
         sampler = DistributedSampler(
             train_ds,
@@ -507,7 +454,6 @@ class _Trainer:
         opt = make_optimizer(net.parameters(), cfg)
         sched = make_scheduler(opt, cfg, steps_per_epoch)
         loss_fn = get_loss(cfg.loss, spacing=training_grid_record(info)["spacing"], k_max=cfg.k_max)
-        train_steps_out = 1 if cfg.protocol == "one-step" else getattr(train_ds, "steps_out", 1)
 
         # state
         state = {
@@ -582,7 +528,7 @@ class _Trainer:
                     x, y = train_ds.get_batch(batches[b])
                     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                     with _autocast(device, cfg.bf16):
-                        loss = _batch_loss(net_ddp, loss_fn, x, y, train_steps_out, kind)
+                        loss = task.loss(net_ddp, loss_fn, x, y)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     flags = torch.tensor(
@@ -623,6 +569,7 @@ class _Trainer:
                         record["val_rel_l2"] = validate(
                             predictor,
                             val_ds,
+                            task,
                             device,
                             cfg.eval_batch_size or cfg.batch_size,
                             cfg.bf16,
