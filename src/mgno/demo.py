@@ -144,7 +144,8 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
         )
         raise KeyboardInterrupt
     metrics = evaluate(run_dir, test_h5)
-    figures = plot_run(run_dir, test_h5, out / f"darcy_s{seed}.png")
+    # the demo redraws its own figure of the newest run on every call
+    figures = plot_run(run_dir, test_h5, out / f"darcy_s{seed}.png", force=True)
     seconds = time.perf_counter() - t0
     print(
         f"test rel. L2 {metrics['rel_l2']:.4f}  rel. H1 {metrics['rel_h1']:.4f}  "
