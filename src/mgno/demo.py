@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mgno.data.schema import open_dataset, write_steady
+from mgno.errors import InputError
 
 #: The embedded default: 33x33 Darcy (solved on 65x65), 256 training samples.
 DEMO = {
@@ -117,7 +118,7 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
 
     unknown = sorted(set(options) - set(DEMO))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"run_demo: unknown option {unknown[0]!r}; expected some of {sorted(DEMO)}"
         )
     o = {**DEMO, **options}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mgno.errors import InputError
 from mgno.presets import (
     darcy_multiscale,
     darcy_rough,
@@ -33,11 +34,11 @@ def get_preset(name: str) -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
+    InputError
         If there is no such preset; the message lists the known names.
     """
     if name not in _PRESETS:
-        raise ValueError(f"preset: unknown name {name!r}; expected one of {', '.join(_PRESETS)}")
+        raise InputError(f"preset: unknown name {name!r}; expected one of {', '.join(_PRESETS)}")
     return copy.deepcopy(_PRESETS[name])
 
 

@@ -31,7 +31,12 @@ def build_network(config: dict) -> torch.nn.Module:
     """``mgno.nn.build_model(config)``; the family is picked by ``config["model"]``."""
     from mgno.nn import build_model
 
-    return build_model(config)
+    try:
+        return build_model(config)
+    except InputError:
+        raise
+    except (ValueError, KeyError) as err:  # the config comes from options, a preset or a file
+        raise InputError(f"network config: {' '.join(str(err).split())}") from None
 
 
 def seed_everything(seed: int) -> None:

@@ -76,6 +76,12 @@ class LoadedRun:
         """The run's evaluation batch size."""
         return self.train_config.eval_batch_size or self.train_config.batch_size
 
+    def batch(self, batch_size: int | None) -> int:
+        """``batch_size`` when given (refused below 0), else the run's own."""
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 0):
+            raise InputError(f"--batch-size: found {batch_size}, expected an integer >= 1")
+        return batch_size or self.batch_size
+
 
 def load_run(
     run_dir: str | os.PathLike,
@@ -107,7 +113,7 @@ def load_run(
     tcfg = TrainConfig.from_dict(config["train"], source=str(rdir.config_path))
     try:
         net = build_model(config["model"])
-    except (TypeError, KeyError) as err:
+    except (TypeError, KeyError, ValueError) as err:
         raise InputError(
             f"{rdir.config_path}: field 'model' is not a valid config ({err})"
         ) from None
@@ -295,7 +301,7 @@ def evaluate(
     info = open_dataset(data)
     check_data_fits(run, info)
     ds = run.task.eval_view(load_arrays(data))
-    scores = score_view(run, ds, _spacing(info), batch_size or run.batch_size)
+    scores = score_view(run, ds, _spacing(info), run.batch(batch_size))
     out: dict = {
         "run_dir": str(run.run_dir),
         "data": str(info.path),
@@ -363,7 +369,7 @@ def predict(
         info = open_dataset(input)
         check_data_fits(run, info)
         arrays = load_arrays(input).arrays
-        bs = batch_size or run.batch_size
+        bs = run.batch(batch_size)
         meta = dict(
             pde=info.pde,
             params=info.params,
