@@ -239,25 +239,25 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
     return obj
 
 
-def save_tree(path: str | os.PathLike, tree: dict, kind: str = "mgno-state") -> None:
+def save_tree(path: str | os.PathLike, tree: dict, file_type: str = "mgno-state") -> None:
     """Atomically save a nested structure of tensors, arrays and plain values."""
     tensors: dict[str, torch.Tensor] = {}
     encoded = _encode(tree, "s", tensors)
     meta = {
         "format": "pt",
-        "mgno_kind": kind,
+        "mgno_kind": file_type,
         "mgno_format_version": str(FORMAT_VERSION),
         "tree": json.dumps(encoded),
     }
     write_safetensors(path, tensors, meta)
 
 
-def load_tree(path: str | os.PathLike, kind: str = "mgno-state") -> dict:
+def load_tree(path: str | os.PathLike, file_type: str = "mgno-state") -> dict:
     """Load what :func:`save_tree` wrote; refuses pickles and other kinds of file."""
     tensors, meta = read_safetensors(path)
-    if meta.get("mgno_kind") != kind or "tree" not in meta:
+    if meta.get("mgno_kind") != file_type or "tree" not in meta:
         raise InputError(
-            f"{path}: metadata 'mgno_kind' is {meta.get('mgno_kind')!r}, expected {kind!r}"
+            f"{path}: metadata 'mgno_kind' is {meta.get('mgno_kind')!r}, expected {file_type!r}"
         )
     try:
         encoded = json.loads(meta["tree"])

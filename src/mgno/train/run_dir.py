@@ -4,7 +4,7 @@
 
     RUN_DIR/
       config.json              model config, training recipe, data description
-      normalizer.safetensors   normaliser statistics (tensors) + their kinds (metadata)
+      normalizer.safetensors   normaliser statistics (tensors) + descriptions (metadata)
       model.safetensors        weights at the epoch of lowest validation error
       checkpoint.safetensors   full training state for --resume (weights,
                                optimiser, scheduler, RNG, counters, history)
@@ -284,10 +284,10 @@ class RunDir:
 
         path = self.normalizer_path
         tensors, meta = read_safetensors(path)
-        kinds = parse_json(meta.get("normalizer", "{}"), path, "normaliser metadata")
+        descs = parse_json(meta.get("normalizer", "{}"), path, "normaliser metadata")
         out = []
         for prefix in ("inputs", "outputs"):
-            desc = kinds.get(prefix, {}) if isinstance(kinds, dict) else None
+            desc = descs.get(prefix, {}) if isinstance(descs, dict) else None
             if not isinstance(desc, dict) or not isinstance(desc.get("eps", 1e-5), (int, float)):
                 raise InputError(
                     f"{path}: metadata 'normalizer.{prefix}' is {desc!r}, "
@@ -300,7 +300,7 @@ class RunDir:
         return out[0], out[1]
 
     def write_normalizers(self, norm_in, norm_out) -> None:
-        """Write the normalisers' statistics and kinds."""
+        """Write the normalisers' statistics and descriptions (type and eps)."""
         from mgno.train.checkpoint import write_safetensors
 
         meta = json.dumps({"inputs": norm_in.meta(), "outputs": norm_out.meta()})
