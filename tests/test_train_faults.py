@@ -282,3 +282,27 @@ def test_dispatch_keeps_tracebacks_for_bugs(capsys, monkeypatch, exc, rc, one_li
         assert len(err) == 1 and err[0].startswith("mgno: error: ") and "/x/run" in err[0]
     else:
         assert err[0].startswith("Traceback") and "bug in mgno" in err[-1]
+
+
+def test_full_disk_is_one_line_exit_1_and_the_run_restarts(base, tmp_path, capsys):
+    import resource
+    import subprocess
+    import sys
+
+    out = tmp_path / "full"
+    argv = [sys.executable, "-m", "mgno.cli", "train", "--data", str(base / "train.h5"),
+            "--out", str(out), *RECIPE, *TINY]
+
+    def small_disk():  # files of at most 20 KB: the checkpoint does not fit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          preexec_fn=small_disk)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1 and "File too large" in lines[0] and "checkpoint.safetensors" in lines[0]
+    assert not (out / ".lock").exists()
+    capsys.readouterr()
+    assert _train(base, out, "--resume") == 0
+    assert "starting it again from the beginning" in capsys.readouterr().err
+    assert RunDir(out).has_state() and len(RunDir(out).read_metrics()) == 2

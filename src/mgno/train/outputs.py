@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mgno.errors import InputError
 from mgno.lock import OutputLock
+from mgno.train.run_dir import writing
 
 
 def check_new_output(
@@ -49,6 +50,6 @@ def new_output(
 ) -> Iterator[Path]:
     """Check ``out`` (see :func:`check_new_output`) and hold its lock while the caller writes."""
     path = check_new_output(out, force, source=source, option=option)
-    with OutputLock(path):
+    with OutputLock(path), writing(path):
         check_new_output(path, force, source=source, option=option)  # again, under the lock
         yield path

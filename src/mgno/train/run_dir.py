@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ _DATA_FIELDS: dict[str, tuple[type, ...]] = {
     "out_channels": (int,),
 }
 _METRIC_FIELDS: dict[str, tuple[type, ...]] = {"epoch": (int,), "train_loss": (int, float)}
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError raised without a file name (a full disk while writing it)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
 
 
 def _type_name(value: Any) -> str:
@@ -253,7 +265,8 @@ class RunDir:
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Write ``config.json`` atomically."""
-        atomic_write_json(self.config_path, dict(config))
+        with writing(self.config_path):
+            atomic_write_json(self.config_path, dict(config))
 
     # ------------------------------------------------------------------ metrics
     def read_metrics(self) -> list[dict]:
@@ -274,7 +287,8 @@ class RunDir:
 
     def write_metrics(self, history: list[dict]) -> None:
         """Write ``metrics.jsonl`` atomically, one object per epoch."""
-        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+        with writing(self.metrics_path):
+            atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
 
     # ------------------------------------------------------------------ tensors
     def read_normalizers(self):
@@ -304,11 +318,12 @@ class RunDir:
         from mgno.train.checkpoint import write_safetensors
 
         meta = json.dumps({"inputs": norm_in.meta(), "outputs": norm_out.meta()})
-        write_safetensors(
-            self.normalizer_path,
-            {**norm_in.tensors("inputs"), **norm_out.tensors("outputs")},
-            {"format": "pt", "normalizer": meta},
-        )
+        with writing(self.normalizer_path):
+            write_safetensors(
+                self.normalizer_path,
+                {**norm_in.tensors("inputs"), **norm_out.tensors("outputs")},
+                {"format": "pt", "normalizer": meta},
+            )
 
     def read_weights(self) -> tuple[dict[str, torch.Tensor], int]:
         """The best epoch's weights and that epoch (0 if unknown)."""
@@ -330,7 +345,8 @@ class RunDir:
         """Write the best weights with their metadata."""
         from mgno.train.checkpoint import write_safetensors
 
-        write_safetensors(self.weights_path, dict(state_dict), {"format": "pt", **meta})
+        with writing(self.weights_path):
+            write_safetensors(self.weights_path, dict(state_dict), {"format": "pt", **meta})
 
     def load_state(self) -> dict:
         """The resume checkpoint as a tree (see :func:`mgno.train.checkpoint.load_tree`)."""
@@ -342,7 +358,8 @@ class RunDir:
         """Write the resume checkpoint atomically."""
         from mgno.train.checkpoint import save_tree
 
-        save_tree(self.state_path, tree)
+        with writing(self.state_path):
+            save_tree(self.state_path, tree)
 
 
 # ----------------------------------------------------------------------------- older names
