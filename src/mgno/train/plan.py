@@ -21,11 +21,11 @@ from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.train.config import TrainConfig
 from mgno.train.defaults import build_model_config, build_train_config
-from mgno.train.run_dir import RunDir
+from mgno.train.run_dir import NUMERICALLY_NEUTRAL, RunDir
 from mgno.train.task import Task, check_same_data
 
 #: Fields of the recipe a resumed run may change (they do not alter the arithmetic).
-RESUME_MUTABLE = ("device", "eval_batch_size")
+RESUME_MUTABLE = NUMERICALLY_NEUTRAL
 #: Fields of the training data a resumed run must match.
 _RESUME_DATA = ("kind", "grid", "in_channels", "out_channels")
 

@@ -21,6 +21,7 @@ one-line :class:`~mgno.errors.InputError` naming the file and the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -42,6 +43,10 @@ METRICS = "metrics.jsonl"
 LOCK = ".lock"
 #: Every file ``mgno train`` writes into a run directory (the lock aside).
 RUN_FILES = (CONFIG, NORMALIZER, WEIGHTS, STATE, METRICS)
+#: Recipe fields that do not change a run's numbers (a resumed run may change them).
+NUMERICALLY_NEUTRAL = ("device", "eval_batch_size")
+_FINGERPRINT_DATA = ("path", "n_samples", "grid", "in_channels", "out_channels", "boundary",
+                     "domain", "n_times", "pde", "n_val", "val")
 
 #: Fields of ``config.json`` that must be JSON objects, and typed fields of its ``data``.
 _SECTIONS = ("model", "train", "data")
@@ -140,6 +145,23 @@ def check_metric(record: Any, path: Path, line: int) -> dict:
             f"{path}: line {line}, field 'val_rel_l2' is {val!r}, expected a number or null"
         )
     return record
+
+
+def run_fingerprint(config: Mapping[str, Any]) -> str:
+    """A SHA-256 of what fixes a run's numbers, from its ``config.json``.
+
+    The network, the recipe (``device`` and ``eval_batch_size`` aside), the
+    preset, the description of the training and validation data and the mgno
+    version. Two runs with the same fingerprint on the same data files give
+    the same numbers; a cache of results (``mgno bench``) keyed by it
+    recomputes when any of these changes.
+    """
+    train = {k: v for k, v in dict(config.get("train", {})).items()
+             if k not in NUMERICALLY_NEUTRAL}
+    data = {k: dict(config.get("data", {})).get(k) for k in _FINGERPRINT_DATA}
+    spec = {"model": config.get("model"), "train": train, "data": data,
+            "preset": config.get("preset"), "mgno_version": config.get("mgno_version")}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 class RunDir:
@@ -262,6 +284,10 @@ class RunDir:
         except UnicodeDecodeError:
             raise InputError(f"{path}: not UTF-8 text, expected the run's JSON config") from None
         return check_config(parse_json(text, path, "the run's config"), path)
+
+    def fingerprint(self) -> str:
+        """:func:`run_fingerprint` of this run's ``config.json``."""
+        return run_fingerprint(self.read_config())
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Write ``config.json`` atomically."""
