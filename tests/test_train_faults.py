@@ -306,3 +306,20 @@ def test_full_disk_is_one_line_exit_1_and_the_run_restarts(base, tmp_path, capsy
     assert _train(base, out, "--resume") == 0
     assert "starting it again from the beginning" in capsys.readouterr().err
     assert RunDir(out).has_state() and len(RunDir(out).read_metrics()) == 2
+
+
+def test_read_only_run_dir_is_one_line_exit_1(base, tmp_path, capsys, monkeypatch):
+    import mgno.lock
+
+    out = tmp_path / "ro"
+    out.mkdir()
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(mgno.lock.os, "open", read_only)
+    capsys.readouterr()
+    rc = _train(base, out)
+    monkeypatch.undo()
+    last = _one_line_error(capsys, rc, 1, "Read-only file system", str(out / ".lock"))
+    assert "not of the input" in last
