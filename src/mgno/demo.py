@@ -93,6 +93,17 @@ def _fresh(path: Path) -> Path:
     return path.with_name(f"{path.name}_{k}")
 
 
+def _report(metrics: dict, run_dir: Path, figures: list[Path], seconds: float) -> None:
+    print(
+        f"test rel. L2 {metrics['rel_l2']:.4f}  rel. H1 {metrics['rel_h1']:.4f}  "
+        f"({metrics['n_samples']} test samples, best epoch {metrics['epoch']}, "
+        f"{seconds:.0f} s in all)"
+    )
+    print(f"run directory: {run_dir}")
+    for fig in figures:
+        print(f"plot: {fig}")
+
+
 def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict:
     """Generate a small Darcy set, train MgNO, evaluate and plot.
 
@@ -148,14 +159,7 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
     # the demo redraws its own figure of the newest run on every call
     figures = plot_run(run_dir, test_h5, out / f"darcy_s{seed}.png", force=True)
     seconds = time.perf_counter() - t0
-    print(
-        f"test rel. L2 {metrics['rel_l2']:.4f}  rel. H1 {metrics['rel_h1']:.4f}  "
-        f"({metrics['n_samples']} test samples, best epoch {metrics['epoch']}, "
-        f"{seconds:.0f} s in all)"
-    )
-    print(f"run directory: {run_dir}")
-    for fig in figures:
-        print(f"plot: {fig}")
+    _report(metrics, run_dir, figures, seconds)
     return {
         "run_dir": str(run_dir),
         "rel_l2": metrics["rel_l2"],
