@@ -118,20 +118,15 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
         Overrides of :data:`DEMO` (``resolution``, ``n_train``, ``n_test``,
         ``epochs``, ``batch_size``, ``lr``, ``channels``, ``layers``).
 
-    Returns
-    -------
-    dict
-        ``run_dir``, ``rel_l2`` and ``rel_h1`` on the test set, ``figures``,
-        ``seconds``.
+    Returns a dict: ``run_dir``, ``rel_l2`` and ``rel_h1`` on the test set,
+    ``figures``, ``seconds``.
     """
     from mgno.train import evaluate, train
     from mgno.viz import plot_run
 
     unknown = sorted(set(options) - set(DEMO))
     if unknown:
-        raise InputError(
-            f"run_demo: unknown option {unknown[0]!r}; expected some of {sorted(DEMO)}"
-        )
+        raise InputError(f"run_demo: unknown option {unknown[0]!r}; expected any of {sorted(DEMO)}")
     o = {**DEMO, **options}
     out = Path(out_dir)
     t0 = time.perf_counter()
