@@ -10,8 +10,8 @@ import torch
 
 from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.train import TrainingDiverged, train
-from mgno.train import trainer as trainer_mod
 from mgno.train.checkpoint import load_tree, read_safetensors
+from mgno.train.task import Task
 
 KW = dict(
     batch_size=4, model_overrides=TINY_NET, progress=False, scheduler_step="step", val_fraction=0.25
@@ -27,7 +27,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     full = train(data, tmp_path / "full", epochs=4, **KW)
     # stop after 2 of 4 epochs by sending SIGINT at the start of epoch 3's first step
     calls = {"n": 0}
-    real = trainer_mod._batch_loss
+    real = Task.loss
 
     def interrupt_in_epoch_3(*a, **k):
         calls["n"] += 1
@@ -35,11 +35,11 @@ def test_resume_equals_uninterrupted_run(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
         return real(*a, **k)
 
-    trainer_mod._batch_loss = interrupt_in_epoch_3
+    Task.loss = interrupt_in_epoch_3
     try:
         first = train(data, tmp_path / "part", epochs=4, **KW)
     finally:
-        trainer_mod._batch_loss = real
+        Task.loss = real
     assert first.status == "interrupted" and first.epochs_done == 2
     second = train(data, tmp_path / "part", epochs=4, resume=True, **KW)
     assert second.status == "finished"
@@ -56,7 +56,7 @@ def test_mid_epoch_signal_resumes_exactly(tmp_path):
     kw = dict(KW, batch_size=4, protocol="one-step", steps_out=3)
     full = train(data, tmp_path / "full", epochs=3, **kw)
     calls = {"n": 0}
-    real = trainer_mod._batch_loss
+    real = Task.loss
 
     def interrupt(*a, **k):
         calls["n"] += 1
@@ -64,11 +64,11 @@ def test_mid_epoch_signal_resumes_exactly(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
         return real(*a, **k)
 
-    trainer_mod._batch_loss = interrupt
+    Task.loss = interrupt
     try:
         first = train(data, tmp_path / "part", epochs=3, **kw)
     finally:
-        trainer_mod._batch_loss = real
+        Task.loss = real
     assert first.status == "interrupted"
     counters = load_tree(tmp_path / "part" / "checkpoint.safetensors")["counters"]
     assert (counters["epoch"], counters["step"]) == (1, 2)
@@ -79,19 +79,19 @@ def test_mid_epoch_signal_resumes_exactly(tmp_path):
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
     data = make_steady(tmp_path / "d.h5", n=16)
     calls = {"n": 0}
-    real = trainer_mod._batch_loss
+    real = Task.loss
 
     def nan_in_epoch_2(*a, **k):
         calls["n"] += 1
         loss = real(*a, **k)
         return loss * float("nan") if calls["n"] == 5 else loss
 
-    trainer_mod._batch_loss = nan_in_epoch_2
+    Task.loss = nan_in_epoch_2
     try:
         with pytest.raises(TrainingDiverged, match="epoch 2, step 2.*last good checkpoint"):
             train(data, tmp_path / "run", epochs=4, **KW)
     finally:
-        trainer_mod._batch_loss = real
+        Task.loss = real
     counters = load_tree(tmp_path / "run" / "checkpoint.safetensors")["counters"]
     assert counters["epoch"] == 1
     weights, _ = read_safetensors(tmp_path / "run" / "model.safetensors")

@@ -8,9 +8,11 @@ Bad input prints ``mgno: error: <one line>`` on stderr and exits with status 2;
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from mgno.errors import InputError
@@ -26,6 +28,12 @@ from mgno.vocab import (
 )
 
 EXIT_BAD_INPUT = 2
+#: Exit status of a fault of the machine (disk full, read-only), not of the input.
+EXIT_FAULT = 1
+#: Errors of the file system that are not the user's input: one line, exit 1.
+FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT})
+#: File errors that name a path the user gave: one line, exit 2.
+FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 def _print_json(obj: object) -> None:
@@ -248,6 +256,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-frame", type=int, default=None, metavar="N",
                    help="trajectories: roll out from frame N (default: the run's start frame; "
                    "0 for a file of initial states)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_strategy(p)
 
 
@@ -256,7 +265,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     _say_transfer(args.run_dir, args.input, args.strategy)
     path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
-                   device=args.device, strategy=args.strategy, start_frame=args.start_frame)
+                   device=args.device, strategy=args.strategy, start_frame=args.start_frame,
+                   force=args.force)
     print(path)
     return 0
 
@@ -268,6 +278,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="FIG.png (loss curves go to FIG_loss.png)")
     p.add_argument("--index", type=int, default=0, help="sample to draw")
     p.add_argument("--device", default="auto")
+    p.add_argument("--force", action="store_true", help="replace existing figures")
     _add_strategy(p)
 
 
@@ -276,7 +287,7 @@ def _run_plot(args: argparse.Namespace) -> int:
 
     _say_transfer(args.run_dir, args.data, args.strategy)
     for path in plot_run(args.run_dir, args.data, args.out, index=args.index, device=args.device,
-                         strategy=args.strategy):
+                         strategy=args.strategy, force=args.force):
         print(path)
     return 0
 
@@ -475,13 +486,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush_denormals(False)
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _dispatch(run: Callable, args: argparse.Namespace) -> int:
-    """Run one verb; turn bad input into exit status 2 and Ctrl-C into 130."""
+    """Run one verb and map what it raises to an exit status.
+
+    ``InputError`` and file errors naming a user's path: one line, exit 2.
+    Disk full, file too large, read-only file system, quota: one line, exit 1.
+    Ctrl-C: 130. Anything else is a bug of mgno: its traceback, a line asking
+    to report it, exit 1.
+    """
     try:
         return int(run(args) or 0)
-    except (InputError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"mgno: error: {message}", file=sys.stderr)
+    except (InputError, *FILE_ERRORS) as err:
+        print(f"mgno: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("mgno: interrupted", file=sys.stderr)
@@ -491,6 +511,21 @@ def _dispatch(run: Callable, args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as err:
+        if err.errno not in FAULT_ERRNOS:
+            return _internal_error()
+        print(f"mgno: error: {_one_line(err)} (a fault of the machine, not of the input)",
+              file=sys.stderr)
+        return EXIT_FAULT
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print("mgno: internal error: this is a bug in mgno, not in your input; please report it "
+          "with the command and the traceback above", file=sys.stderr)
+    return EXIT_FAULT
 
 
 if __name__ == "__main__":  # pragma: no cover

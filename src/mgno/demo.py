@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mgno.data.schema import open_dataset, write_steady
+from mgno.errors import InputError
 
 #: The embedded default: 33x33 Darcy (solved on 65x65), 256 training samples.
 DEMO = {
@@ -92,6 +93,17 @@ def _fresh(path: Path) -> Path:
     return path.with_name(f"{path.name}_{k}")
 
 
+def _report(metrics: dict, run_dir: Path, figures: list[Path], seconds: float) -> None:
+    print(
+        f"test rel. L2 {metrics['rel_l2']:.4f}  rel. H1 {metrics['rel_h1']:.4f}  "
+        f"({metrics['n_samples']} test samples, best epoch {metrics['epoch']}, "
+        f"{seconds:.0f} s in all)"
+    )
+    print(f"run directory: {run_dir}")
+    for fig in figures:
+        print(f"plot: {fig}")
+
+
 def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict:
     """Generate a small Darcy set, train MgNO, evaluate and plot.
 
@@ -106,20 +118,15 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
         Overrides of :data:`DEMO` (``resolution``, ``n_train``, ``n_test``,
         ``epochs``, ``batch_size``, ``lr``, ``channels``, ``layers``).
 
-    Returns
-    -------
-    dict
-        ``run_dir``, ``rel_l2`` and ``rel_h1`` on the test set, ``figures``,
-        ``seconds``.
+    Returns a dict: ``run_dir``, ``rel_l2`` and ``rel_h1`` on the test set,
+    ``figures``, ``seconds``.
     """
     from mgno.train import evaluate, train
     from mgno.viz import plot_run
 
     unknown = sorted(set(options) - set(DEMO))
     if unknown:
-        raise ValueError(
-            f"run_demo: unknown option {unknown[0]!r}; expected some of {sorted(DEMO)}"
-        )
+        raise InputError(f"run_demo: unknown option {unknown[0]!r}; expected any of {sorted(DEMO)}")
     o = {**DEMO, **options}
     out = Path(out_dir)
     t0 = time.perf_counter()
@@ -144,16 +151,10 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, **options) -> dict
         )
         raise KeyboardInterrupt
     metrics = evaluate(run_dir, test_h5)
-    figures = plot_run(run_dir, test_h5, out / f"darcy_s{seed}.png")
+    # the demo redraws its own figure of the newest run on every call
+    figures = plot_run(run_dir, test_h5, out / f"darcy_s{seed}.png", force=True)
     seconds = time.perf_counter() - t0
-    print(
-        f"test rel. L2 {metrics['rel_l2']:.4f}  rel. H1 {metrics['rel_h1']:.4f}  "
-        f"({metrics['n_samples']} test samples, best epoch {metrics['epoch']}, "
-        f"{seconds:.0f} s in all)"
-    )
-    print(f"run directory: {run_dir}")
-    for fig in figures:
-        print(f"plot: {fig}")
+    _report(metrics, run_dir, figures, seconds)
     return {
         "run_dir": str(run_dir),
         "rel_l2": metrics["rel_l2"],

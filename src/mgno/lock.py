@@ -12,6 +12,7 @@ is *stale*: the next writer takes it over and is told so
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -96,6 +97,9 @@ class OutputLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as err:
+                if err.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+                    # the machine's fault, not the input's: an OSError naming the file
+                    raise OSError(err.errno, err.strerror, str(self.path)) from None
                 raise InputError(
                     f"{self.target}: cannot create the lock file {self.path} "
                     f"({err.strerror}), expected a writable output folder"

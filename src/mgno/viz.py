@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from mgno.atomic import atomic_path
-from mgno.data.datasets import load_arrays, skip_frames
+from mgno.data.datasets import load_arrays
 from mgno.data.schema import open_dataset
 from mgno.errors import InputError
 from mgno.train.evaluate import check_data_fits, load_run
-from mgno.train.run_dir import read_metrics
+from mgno.train.outputs import new_output
+from mgno.train.run_dir import RunDir
 
 
 def _figure(width: float, height: float):
@@ -80,6 +81,44 @@ def plot_history(ax, history: Sequence[dict]) -> None:
     ax.legend(fontsize=7)
 
 
+def _sample_fields(run, data, index: int) -> tuple[list[np.ndarray], str]:
+    """Input, truth, prediction and |error| ``(C, *grid)`` of one sample, and a step label.
+
+    For rollouts: the last frame of the input window and the last predicted step.
+    """
+    arrays = load_arrays(data, index, index + 1).arrays
+    x, truth, steps = run.task.rollout_inputs(arrays, data)
+    pred = run.task.apply(run.predictor, x.to(run.device), steps).float().cpu()
+    if steps is None:
+        inp, truth, pred, label = x[0], truth[0], pred[0], ""
+    else:  # x (1, window, C, *grid); truth, pred (1, steps, C, *grid)
+        inp, truth, pred, label = x[0, -1], truth[0, -1], pred[0, -1], f" (step {steps})"
+    inp, truth, pred = inp.numpy(), truth.numpy(), pred.numpy()
+    return [inp, truth, pred, np.abs(pred - truth)], label
+
+
+def _field_figure(run, data, index: int):
+    fields, label = _sample_fields(run, data, index)
+    truth, pred = fields[1], fields[2]
+    rel = float(np.linalg.norm(pred - truth) / max(np.linalg.norm(truth), 1e-12))
+    fig = _figure(14, 3.4)
+    plot_fields(
+        fig.subplots(1, 4),
+        fields,
+        ["input", f"truth{label}", f"prediction{label}", f"|error| (rel. L2 {rel:.3g})"],
+    )
+    fig.suptitle(f"{Path(run.run_dir).name}: sample {index} of {Path(data).name}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _history_figure(history: Sequence[dict]):
+    fig = _figure(5, 3.4)
+    plot_history(fig.subplots(), history)
+    fig.tight_layout()
+    return fig
+
+
 @torch.inference_mode()
 def plot_run(
     run_dir: str | os.PathLike,
@@ -89,6 +128,7 @@ def plot_run(
     index: int = 0,
     device: str = "auto",
     strategy: str = "resample",
+    force: bool = False,
 ) -> list[Path]:
     """Write the figures of a run on one sample of a data set.
 
@@ -103,59 +143,32 @@ def plot_run(
         The loss curves go to ``FIG_loss.png`` next to it.
     index:
         Sample to draw.
+    force:
+        Replace existing figures (otherwise they are refused).
 
     Returns
     -------
     list of Path
-        The PNG files written.
+        The PNG files written, only after both figures were drawn.
     """
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise InputError(f"{out}: --out must end in .png, found {out.suffix or 'no suffix'!r}")
     if not out.parent.is_dir() and str(out.parent):
         raise InputError(f"{out}: folder {out.parent} does not exist")
-    run = load_run(run_dir, device=device, strategy=strategy)
-    info = open_dataset(data)
-    check_data_fits(run, info)
-    if not 0 <= index < info.n_samples:
-        raise InputError(
-            f"{data}: sample {index} requested, expected 0 <= index < {info.n_samples}"
-        )
-    arrays = load_arrays(data, index, index + 1).arrays
-    if run.kind == "steady":
-        x = arrays["inputs"]
-        truth = arrays["outputs"][0]
-        pred = run.predictor(x.to(run.device)).float().cpu()[0]
-        label = ""
-    else:
-        w = run.window
-        traj = skip_frames(arrays["trajectories"], run.start_frame, data, need=w + 1)
-        steps = min(run.train_config.steps_out, traj.shape[1] - w)
-        x = traj[:, w - 1]
-        truth = traj[0, w - 1 + steps]
-        pred = run.predictor(traj[:, :w].to(run.device), steps).float().cpu()[0, -1]
-        label = f" (step {steps})"
-    inp, truth, pred = x[0].numpy(), truth.numpy(), pred.numpy()
-    err = np.abs(pred - truth)
-    rel = float(np.linalg.norm(pred - truth) / max(np.linalg.norm(truth), 1e-12))
-    fig = _figure(14, 3.4)
-    axes = fig.subplots(1, 4)
-    plot_fields(
-        axes,
-        [inp, truth, pred, err],
-        ["input", f"truth{label}", f"prediction{label}", f"|error| (rel. L2 {rel:.3g})"],
-    )
-    fig.suptitle(f"{Path(run.run_dir).name}: sample {index} of {Path(data).name}", fontsize=10)
-    fig.tight_layout()
-    written = [out]
-    _save(fig, out)
-    history = read_metrics(run.run_dir)
-    if history:
-        loss_path = out.with_name(out.stem + "_loss.png")
-        fig = _figure(5, 3.4)
-        ax = fig.subplots()
-        plot_history(ax, history)
-        fig.tight_layout()
-        _save(fig, loss_path)
-        written.append(loss_path)
-    return written
+    loss_path = out.with_name(out.stem + "_loss.png")
+    with new_output(out, force), new_output(loss_path, force):
+        run = load_run(run_dir, device=device, strategy=strategy)
+        info = open_dataset(data)
+        check_data_fits(run, info)
+        if not 0 <= index < info.n_samples:
+            raise InputError(
+                f"{data}: sample {index} requested, expected 0 <= index < {info.n_samples}"
+            )
+        figures = [(out, _field_figure(run, data, index))]
+        history = RunDir(run.run_dir).read_metrics()
+        if history:
+            figures.append((loss_path, _history_figure(history)))
+        for path, fig in figures:
+            _save(fig, path)
+    return [path for path, _fig in figures]

@@ -34,6 +34,74 @@ from mgno.errors import InputError
 
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
+#: Bytes per element of the safetensors dtypes.
+_DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+}
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _check_entry(path: Path, name: str, entry: Any) -> tuple[int, int]:
+    """Check one tensor entry of a safetensors header; return its byte range."""
+    where = f"{path}: header entry {name!r}"
+    if not isinstance(entry, dict):
+        raise InputError(f"{where} is a {type(entry).__name__}, expected an object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in _DTYPE_SIZES:
+        raise InputError(
+            f"{where}: dtype {dtype!r:.40}, expected one of {', '.join(_DTYPE_SIZES)}"
+        )
+    if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+        raise InputError(f"{where}: shape {shape!r:.60}, expected a list of integers >= 0")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_count(o) for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise InputError(
+            f"{where}: data_offsets {offsets!r:.60}, expected [begin, end] with 0 <= begin <= end"
+        )
+    size = _DTYPE_SIZES[dtype]
+    for d in shape:
+        size *= d
+    if offsets[1] - offsets[0] != size:
+        raise InputError(
+            f"{where}: {offsets[1] - offsets[0]} bytes for shape {shape} of {dtype}, "
+            f"expected {size}"
+        )
+    return offsets[0], offsets[1]
+
+
+def _check_header(path: Path, header: Any, n_data: int) -> None:
+    """Refuse a safetensors header whose fields have the wrong types, sizes or offsets."""
+    if not isinstance(header, dict):
+        raise InputError(f"{path}: header is not a JSON object, expected a safetensors checkpoint")
+    meta = header.get("__metadata__", {})
+    if meta is not None and (
+        not isinstance(meta, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+    ):
+        raise InputError(
+            f"{path}: header field '__metadata__' is not an object of strings, "
+            "expected a safetensors checkpoint"
+        )
+    ranges = sorted(_check_entry(path, k, v) for k, v in header.items() if k != "__metadata__")
+    end = max((b for _a, b in ranges), default=0)
+    if 8 + end > n_data:
+        return  # the caller reports the truncation
+    pos = 0
+    for a, b in ranges:
+        if a != pos:
+            raise InputError(
+                f"{path}: tensor data at bytes {a}..{b} leave a gap or overlap after byte {pos}, "
+                "expected tightly packed tensors (corrupt file)"
+            )
+        pos = b
 
 
 # ----------------------------------------------------------------------------- safe reads
@@ -81,13 +149,12 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], 
         raise InputError(
             f"{path}: header is not JSON, expected a safetensors checkpoint (truncated or corrupt)"
         ) from None
-    if not isinstance(header, dict):
-        raise InputError(f"{path}: header is not a JSON object, expected a safetensors checkpoint")
-    ends = [
-        v["data_offsets"][1]
-        for k, v in header.items()
-        if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v
-    ]
+    except RecursionError:
+        raise InputError(
+            f"{path}: header JSON is nested too deeply, expected a safetensors checkpoint"
+        ) from None
+    _check_header(path, header, len(data) - n)
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
     need = 8 + n + max(ends, default=0)
     if need != len(data):
         raise InputError(
@@ -172,31 +239,40 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
     return obj
 
 
-def save_tree(path: str | os.PathLike, tree: dict, kind: str = "mgno-state") -> None:
+def save_tree(path: str | os.PathLike, tree: dict, file_type: str = "mgno-state") -> None:
     """Atomically save a nested structure of tensors, arrays and plain values."""
     tensors: dict[str, torch.Tensor] = {}
     encoded = _encode(tree, "s", tensors)
     meta = {
         "format": "pt",
-        "mgno_kind": kind,
+        "mgno_kind": file_type,
         "mgno_format_version": str(FORMAT_VERSION),
         "tree": json.dumps(encoded),
     }
     write_safetensors(path, tensors, meta)
 
 
-def load_tree(path: str | os.PathLike, kind: str = "mgno-state") -> dict:
+def load_tree(path: str | os.PathLike, file_type: str = "mgno-state") -> dict:
     """Load what :func:`save_tree` wrote; refuses pickles and other kinds of file."""
     tensors, meta = read_safetensors(path)
-    if meta.get("mgno_kind") != kind or "tree" not in meta:
+    if meta.get("mgno_kind") != file_type or "tree" not in meta:
         raise InputError(
-            f"{path}: metadata 'mgno_kind' is {meta.get('mgno_kind')!r}, expected {kind!r}"
+            f"{path}: metadata 'mgno_kind' is {meta.get('mgno_kind')!r}, expected {file_type!r}"
         )
     try:
         encoded = json.loads(meta["tree"])
+        return _decode(encoded, tensors, str(path))
     except json.JSONDecodeError:
         raise InputError(f"{path}: metadata 'tree' is not valid JSON") from None
-    return _decode(encoded, tensors, str(path))
+    except RecursionError:
+        raise InputError(f"{path}: metadata 'tree' is nested too deeply") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(
+            f"{path}: metadata 'tree' is not a tree written by mgno ({type(err).__name__}), "
+            "expected a checkpoint written by mgno train"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- RNG

@@ -7,12 +7,26 @@ The first block of fields is exactly the ``"train"`` dict of a preset
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mgno.errors import InputError
 from mgno.vocab import LOSSES as LOSS_NAMES
 from mgno.vocab import NORMALIZERS, OPTIMIZERS, PROTOCOLS, SCHEDULER_STEPS, SCHEDULERS
+
+_NUMBER = (int, float)
+#: Field -> (accepted types, whether None is accepted).
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    **{k: ((str,), False) for k in (
+        "optimizer", "scheduler", "scheduler_step", "loss", "normalizer_inputs",
+        "normalizer_outputs", "protocol", "device")},
+    **{k: (_NUMBER, False) for k in ("lr", "weight_decay", "val_fraction")},
+    "grad_clip": (_NUMBER, True),
+    **{k: ((int,), False) for k in (
+        "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame")},
+    **{k: ((int,), True) for k in ("train_steps", "eval_batch_size", "k_max")},
+    **{k: ((bool,), False) for k in ("bf16", "compile")},
+}
 
 
 @dataclass
@@ -23,8 +37,8 @@ class TrainConfig:
     ----------
     optimizer, lr, weight_decay, epochs, batch_size, scheduler, scheduler_step,
     loss, normalizer_inputs, normalizer_outputs, grad_clip, protocol:
-        The preset recipe (see PAPER.md): Adam/AdamW with weight decay, OneCycle
-        stepped per epoch or per optimiser step, loss ``rel_l2`` /
+        The preset recipe (the paper's, see docs/training.md): Adam/AdamW with
+        weight decay, OneCycle stepped per epoch or per optimiser step, loss ``rel_l2`` /
         ``rel_h1_fourier`` / ``rel_h1_fd``, Gaussian normalisers, optional
         gradient-norm clipping, and the data protocol (``steady`` pairs,
         teacher-forced ``one-step`` on trajectories, or ``10-10``).
@@ -91,7 +105,6 @@ class TrainConfig:
     compile: bool = False
     device: str = "auto"
     eval_batch_size: int | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.k_max = self.canonical("k_max", self.k_max)
@@ -106,6 +119,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first field with a bad value."""
+        self._check_types()
         choices = {
             "optimizer": OPTIMIZERS,
             "scheduler": SCHEDULERS,
@@ -160,6 +174,24 @@ class TrainConfig:
                 "expected 0 <= value < 1"
             )
 
+    def _check_types(self) -> None:
+        for name, (types, optional) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                want = " or ".join(t.__name__ for t in types) + (" or null" if optional else "")
+                raise InputError(
+                    f"train config: field {name!r} is {value!r:.60} "
+                    f"({type(value).__name__}), expected {want}"
+                )
+        for name in ("train_steps", "eval_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(
+                    f"train config: field {name!r} is {value!r}, expected an integer >= 1 or null"
+                )
+
     def to_dict(self) -> dict:
         """JSON-serialisable dict of every field."""
         return dataclasses.asdict(self)
@@ -167,6 +199,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict, source: str = "train config") -> TrainConfig:
         """Build from a dict, refusing unknown keys (named in the message)."""
+        if not isinstance(d, dict):
+            raise InputError(f"{source}: is a {type(d).__name__}, expected an object of fields")
+        d = dict(d)
+        if d.get("extra") == {}:  # an always-empty field older mgno wrote
+            del d["extra"]
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -174,9 +211,9 @@ class TrainConfig:
                 f"{source}: unknown field {unknown[0]!r}, "
                 f"expected one of {', '.join(sorted(names))}"
             )
-        return cls(**d)
-
-    def replace(self, **changes) -> TrainConfig:
-        """A copy with some fields changed (``None`` values are ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return dataclasses.replace(self, **changes)
+        try:
+            return cls(**d)
+        except InputError as err:
+            if source in ("train config", "train options"):
+                raise
+            raise InputError(f"{source}: {err}") from None

@@ -14,50 +14,13 @@ from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.nn.registry import BASELINE_FAMILIES  # families built from neuraloperator, the U-Net
 from mgno.train.config import TrainConfig
+from mgno.train.task import Task, check_protocol, default_recipe
+
+default_train_config = default_recipe
 
 #: Hidden channels and layers when neither a preset nor an option gives them.
 DEFAULT_CHANNELS = 24
 DEFAULT_LAYERS = 4
-
-
-def model_channels(info: DatasetInfo, protocol: str, steps_in: int) -> tuple[int, int]:
-    """``(in_channels, out_channels)`` of the network for a data set and protocol."""
-    if info.kind == "steady":
-        return info.in_channels, info.out_channels
-    window = 1 if protocol == "one-step" else steps_in
-    return window * info.in_channels, info.in_channels
-
-
-def check_protocol(info: DatasetInfo, protocol: str, source: str) -> None:
-    """Refuse a protocol that does not fit the kind of data."""
-    if info.kind == "steady" and protocol != "steady":
-        raise InputError(
-            f"{info.path}: holds steady pairs, but the {source} protocol is {protocol!r}; "
-            "expected 'steady' (one-step and 10-10 need trajectories)"
-        )
-    if info.kind == "trajectory" and protocol == "steady":
-        raise InputError(
-            f"{info.path}: holds trajectories, but the {source} protocol is 'steady'; "
-            "expected 'one-step' or '10-10'"
-        )
-
-
-def default_train_config(info: DatasetInfo) -> dict[str, Any]:
-    """Training recipe implied by the data alone (a starting point without a preset)."""
-    if info.kind == "steady":
-        return {
-            "protocol": "steady",
-            "loss": "rel_l2",
-            "normalizer_inputs": "pointwise",
-            "normalizer_outputs": "pointwise",
-        }
-    return {
-        "protocol": "one-step",
-        "loss": "rel_l2",
-        "normalizer_inputs": "none",
-        "normalizer_outputs": "none",
-        "weight_decay": 1e-5,
-    }
 
 
 def build_train_config(
@@ -148,6 +111,69 @@ def _max_levels(grid: list[int]) -> int:
     return derive_levels(grid, min_coarse=2)
 
 
+def _base_config(info: DatasetInfo, family: str | None, preset: dict | None) -> dict[str, Any]:
+    """The preset's network (unless another family is asked), else just the family."""
+    if preset is None:
+        return {"model": family or "mgno"}
+    cfg = dict(preset["model"])
+    dim, pdim = len(info.grid), cfg.get("dim", len(info.grid))
+    if pdim != dim:
+        raise InputError(
+            f"{info.path}: data on a {dim}-D grid {list(info.grid)}, but preset "
+            f"{preset['name']!r} is {pdim}-D; expected {pdim}-D data"
+        )
+    if family is not None and family != cfg.get("model", "mgno"):
+        cfg = {"model": family}
+    return cfg
+
+
+def _data_defaults(cfg: dict[str, Any], info: DatasetInfo, one_step_default: bool) -> None:
+    """Entries the data imply, where nothing set them (MgNO: skip for one-step rollouts)."""
+    if cfg["model"] == "mgno":
+        cfg.setdefault("channels", DEFAULT_CHANNELS)
+        cfg.setdefault("layers", DEFAULT_LAYERS)
+        cfg.setdefault("levels", None)
+        cfg.setdefault("boundary", list(info.boundary))
+        if one_step_default:
+            cfg.setdefault("skip", True)
+        return
+    cfg.setdefault("boundary", list(info.boundary))
+    for key, value in baseline_defaults(cfg["model"], list(info.grid),
+                                        list(info.boundary)).items():
+        cfg.setdefault(key, value)
+
+
+def _warn_boundary(cfg: dict[str, Any], info: DatasetInfo, preset: dict) -> None:
+    if list(cfg.get("boundary", [])) != list(info.boundary):
+        print(
+            f"mgno: warning: preset {preset['name']!r} pads with {cfg['boundary']} but "
+            f"{info.path} says {list(info.boundary)}; keeping the preset's (use --boundary)",
+            file=sys.stderr,
+        )
+
+
+def _fit_levels(cfg: dict[str, Any], info: DatasetInfo, explicit: bool) -> None:
+    """Cap MgNO's levels at what the grid allows (refused when asked for explicitly)."""
+    grid = list(info.grid)
+    top = _max_levels(grid)
+    if cfg["levels"] <= top:
+        return
+    if explicit:
+        raise InputError(
+            f"--levels: {cfg['levels']} levels do not fit the grid {grid} of {info.path}; "
+            f"expected at most {top}"
+        )
+    print(
+        f"mgno: warning: {cfg['levels']} levels do not fit the grid {grid}; using {top}",
+        file=sys.stderr,
+    )
+    for key in ("pre_smooth", "post_smooth"):
+        counts = cfg.get(key)
+        if isinstance(counts, list):
+            cfg[key] = counts[: top - 1] + [counts[-1]]
+    cfg["levels"] = top
+
+
 def build_model_config(
     info: DatasetInfo,
     train_cfg: TrainConfig,
@@ -174,68 +200,22 @@ def build_model_config(
         ``None`` values are ignored.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    cin, cout = model_channels(info, train_cfg.protocol, train_cfg.steps_in)
+    task = Task.from_config(info.kind, train_cfg)
+    cin, cout = task.channels(info)
     grid = list(info.grid)
-    dim = len(grid)
     chosen = family or (preset["model"].get("model", "mgno") if preset is not None else "mgno")
     if chosen in BASELINE_FAMILIES:
         overrides = baseline_overrides(chosen, overrides)
-    if preset is not None:
-        cfg = dict(preset["model"])
-        pdim = cfg.get("dim", dim)
-        if pdim != dim:
-            raise InputError(
-                f"{info.path}: data on a {dim}-D grid {grid}, but preset {preset['name']!r} "
-                f"is {pdim}-D; expected {pdim}-D data"
-            )
-        if family is not None and family != cfg.get("model", "mgno"):
-            cfg = {"model": family}
-    else:
-        cfg = {"model": family or "mgno"}
-    cfg.update({"in_channels": cin, "out_channels": cout, "dim": dim, "grid": grid})
-    if cfg["model"] == "mgno":
-        cfg.setdefault("channels", DEFAULT_CHANNELS)
-        cfg.setdefault("layers", DEFAULT_LAYERS)
-        cfg.setdefault("levels", None)
-        cfg.setdefault("boundary", list(info.boundary))
-        if preset is None and info.kind == "trajectory" and train_cfg.protocol == "one-step":
-            cfg.setdefault("skip", True)
-    else:
-        cfg.setdefault("boundary", list(info.boundary))
-        for key, value in baseline_defaults(cfg["model"], grid, list(info.boundary)).items():
-            cfg.setdefault(key, value)
-    if (
-        preset is not None
-        and list(cfg.get("boundary", [])) != list(info.boundary)
-        and "boundary" not in overrides
-    ):
-        print(
-            f"mgno: warning: preset {preset['name']!r} pads with {cfg['boundary']} but "
-            f"{info.path} says {list(info.boundary)}; keeping the preset's (use --boundary)",
-            file=sys.stderr,
-        )
+    cfg = _base_config(info, family, preset)
+    cfg.update({"in_channels": cin, "out_channels": cout, "dim": len(grid), "grid": grid})
+    _data_defaults(cfg, info, one_step_default=preset is None and task.one_step)
+    if preset is not None and "boundary" not in overrides:
+        _warn_boundary(cfg, info, preset)
     cfg.update(overrides)
     if "boundary" in cfg and isinstance(cfg["boundary"], str):
-        cfg["boundary"] = [cfg["boundary"]] * dim
+        cfg["boundary"] = [cfg["boundary"]] * len(grid)
     if cfg["model"] == "mgno" and cfg.get("levels") is not None:
-        top = _max_levels(grid)
-        if cfg["levels"] > top:
-            if "levels" in overrides:
-                raise InputError(
-                    f"--levels: {cfg['levels']} levels do not fit the grid {grid} of {info.path}; "
-                    f"expected at most {top}"
-                )
-            print(
-                f"mgno: warning: {cfg['levels']} levels do not fit the grid {grid}; using {top}",
-                file=sys.stderr,
-            )
-            pre = cfg.get("pre_smooth")
-            if isinstance(pre, list):
-                cfg["pre_smooth"] = pre[: top - 1] + [pre[-1]]
-            post = cfg.get("post_smooth")
-            if isinstance(post, list):
-                cfg["post_smooth"] = post[: top - 1] + [post[-1]]
-            cfg["levels"] = top
+        _fit_levels(cfg, info, explicit="levels" in overrides)
     if cfg.get("skip") and cin != cout:
         cfg["skip"] = False
     return cfg

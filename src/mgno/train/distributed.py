@@ -93,15 +93,6 @@ def all_reduce_max(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t
 
 
-def broadcast_object(obj: object, ctx: DistContext) -> object:
-    """Rank 0's value of a small picklable object, on every rank (in-process only)."""
-    if not ctx.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def barrier(ctx: DistContext) -> None:
     """Wait for every process."""
     if ctx.distributed:

@@ -5,7 +5,6 @@ These are the functions behind ``mgno eval`` and ``mgno predict``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mgno.data.datasets import PairDataset, WindowDataset, load_arrays, skip_frames
-from mgno.data.normalize import GaussianNormalizer
+from mgno.data.datasets import load_arrays
 from mgno.data.schema import DatasetInfo, open_dataset, write_steady, write_trajectories
 from mgno.errors import InputError
-from mgno.train import run_dir as rd
-from mgno.train.checkpoint import load_tree, read_safetensors
 from mgno.train.config import TrainConfig
 from mgno.train.distributed import choose_device
 from mgno.train.losses import relative_l2
 from mgno.train.metrics import MetricAccumulator, field_metrics
+from mgno.train.outputs import new_output
 from mgno.train.rollout import Predictor
+from mgno.train.run_dir import RunDir
+from mgno.train.task import Task, check_run_data, task_of_run
 
 
 @dataclass
@@ -45,6 +44,8 @@ class LoadedRun:
         Epoch of the loaded weights (0 if unknown).
     device:
         Where the predictor lives.
+    task:
+        What the run learned (steady, one-step, k -> k; its frame window).
     """
 
     run_dir: Path
@@ -53,23 +54,33 @@ class LoadedRun:
     predictor: Predictor
     epoch: int
     device: torch.device
+    task: Task
 
     @property
     def kind(self) -> str:
-        """``"steady"`` or ``"trajectory"``."""
+        """``"steady"`` or ``"trajectory"`` (the predictor's kind)."""
         return self.predictor.kind
 
     @property
     def start_frame(self) -> int:
         """First frame of every trajectory that the run uses (see ``TrainConfig``)."""
-        return self.train_config.start_frame
+        return self.task.start_frame
 
     @property
     def window(self) -> int:
         """Frames in the input window (trajectories; 1 for steady runs)."""
-        if self.kind == "steady" or self.train_config.protocol == "one-step":
-            return 1
-        return self.train_config.steps_in
+        return self.task.window
+
+    @property
+    def batch_size(self) -> int:
+        """The run's evaluation batch size."""
+        return self.train_config.eval_batch_size or self.train_config.batch_size
+
+    def batch(self, batch_size: int | None) -> int:
+        """``batch_size`` when given (refused below 0), else the run's own."""
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 0):
+            raise InputError(f"--batch-size: found {batch_size}, expected an integer >= 1")
+        return batch_size or self.batch_size
 
 
 def load_run(
@@ -96,50 +107,47 @@ def load_run(
     """
     from mgno.nn import build_model
 
-    path = rd.require_run_dir(run_dir)
-    config = rd.read_config(path)
-    tcfg = TrainConfig.from_dict(config["train"], source=str(path / rd.CONFIG))
+    rdir = RunDir(run_dir)
+    config = rdir.read_config()
+    path = rdir.path
+    tcfg = TrainConfig.from_dict(config["train"], source=str(rdir.config_path))
     try:
         net = build_model(config["model"])
-    except (TypeError, KeyError) as err:
+    except (TypeError, KeyError, ValueError) as err:
         raise InputError(
-            f"{path / rd.CONFIG}: field 'model' is not a valid config ({err})"
+            f"{rdir.config_path}: field 'model' is not a valid config ({err})"
         ) from None
-    if which == "best":
-        wfile = path / rd.WEIGHTS
-        if not wfile.is_file():
-            raise InputError(
-                f"{path}: no {rd.WEIGHTS}, expected a run that finished at least one epoch"
-            )
-        weights, meta = read_safetensors(wfile)
-        epoch = int(meta.get("epoch", "0") or 0)
-    elif which == "last":
-        wfile = path / rd.STATE
-        tree = load_tree(wfile)
-        weights = tree.get("model", {})
-        epoch = int(tree.get("counters", {}).get("epoch", 0))
-    else:
-        raise InputError(f"which: found {which!r}, expected 'best' or 'last'")
+    wfile = rdir.weights_file(which)
+    weights, epoch = rdir.read_weights() if which == "best" else _last_weights(rdir)
     try:
         net.load_state_dict(weights)
     except RuntimeError as err:
         first = str(err).strip().splitlines()
         detail = " ".join(" ".join(first[:3]).split())[:300]
         raise InputError(
-            f"{wfile}: weights do not match the model in {path / rd.CONFIG} ({detail})"
+            f"{wfile}: weights do not match the model in {rdir.config_path} ({detail})"
         ) from None
-    ntensors, nmeta = read_safetensors(path / rd.NORMALIZER)
-    kinds = json.loads(nmeta.get("normalizer", "{}"))
-    norm_in = GaussianNormalizer.from_tensors(kinds.get("inputs", {}), ntensors, "inputs")
-    norm_out = GaussianNormalizer.from_tensors(kinds.get("outputs", {}), ntensors, "outputs")
-    kind = "steady" if config["data"]["kind"] == "steady" else "trajectory"
+    norm_in, norm_out = rdir.read_normalizers()
+    task = task_of_run(config, tcfg)
     dev = choose_device(device)
     _check_strategy(strategy)
     rec = config["data"]
-    predictor = Predictor(net, norm_in, norm_out, kind, grid=rec["grid"],
+    predictor = Predictor(net, norm_in, norm_out, task.predictor_kind, grid=rec["grid"],
                           boundary=config["model"].get("boundary", rec.get("boundary")),
                           strategy=strategy).to(dev).eval()
-    return LoadedRun(path, config, tcfg, predictor, epoch, dev)
+    return LoadedRun(path, config, tcfg, predictor, epoch, dev, task)
+
+
+def _last_weights(rdir: RunDir) -> tuple[dict, int]:
+    tree = rdir.load_state()
+    weights = tree.get("model", {})
+    epoch = tree.get("counters", {}).get("epoch", 0)
+    if not isinstance(weights, dict) or isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise InputError(
+            f"{rdir.state_path}: fields 'model'/'counters.epoch' are not weights and an "
+            "integer, expected a checkpoint written by mgno train"
+        )
+    return weights, epoch
 
 
 def _check_strategy(strategy: str) -> str:
@@ -196,8 +204,9 @@ def describe_run_transfer(
     from mgno.nn.resolution import describe_grids
 
     _check_strategy(strategy)
-    path = rd.require_run_dir(run_dir)
-    config = rd.read_config(path)
+    rdir = RunDir(run_dir)
+    config = rdir.read_config()
+    path = rdir.path
     info = open_dataset(data)
     train = recorded_training_grid(config)["shape"]
     if len(train) != len(info.grid):
@@ -214,24 +223,7 @@ def describe_run_transfer(
 
 def check_data_fits(run: LoadedRun, info: DatasetInfo) -> None:
     """Refuse data whose kind, dimension or channels differ from the run's training data."""
-    rec = run.config["data"]
-    where = f"{info.path}"
-    if info.kind != rec["kind"]:
-        raise InputError(
-            f"{where}: holds {info.kind} data, but {run.run_dir} was trained on "
-            f"{rec['kind']} data; expected {rec['kind']}"
-        )
-    if len(info.grid) != len(rec["grid"]):
-        raise InputError(
-            f"{where}: {len(info.grid)}-D grid {list(info.grid)}, expected "
-            f"{len(rec['grid'])}-D like the training grid {rec['grid']}"
-        )
-    for key in ("in_channels", "out_channels"):
-        found, want = getattr(info, key), rec[key]
-        if found != want:
-            raise InputError(
-                f"{where}: {key} is {found}, but the checkpoint in {run.run_dir} expects {want}"
-            )
+    check_run_data(info, run.config["data"], run.run_dir)
 
 
 def _spacing(info: DatasetInfo) -> list[float]:
@@ -240,20 +232,32 @@ def _spacing(info: DatasetInfo) -> list[float]:
     return grid_spacing(info.grid, info.domain, info.boundary)
 
 
-def _eval_view(run: LoadedRun, data, info: DatasetInfo):
-    arrays = data.arrays
-    if info.kind == "steady":
-        return PairDataset(arrays["inputs"], arrays["outputs"])
-    w = run.window
-    # a window of w frames and one step to predict, from the run's start frame
-    traj = skip_frames(arrays["trajectories"], run.start_frame, info.path, need=w + 1)
-    steps = min(run.train_config.steps_out, traj.shape[1] - w)
-    return WindowDataset(traj, w, steps)
-
-
 def _batches(ds, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for idx in torch.arange(len(ds)).split(batch_size):
         yield ds.get_batch(idx)
+
+
+def score_view(run: LoadedRun, ds, spacing: list[float], batch_size: int) -> dict:
+    """Field metrics of ``run`` on a view (see :meth:`Task.eval_view`), means over samples.
+
+    For rollouts the field metrics cover the whole predicted block, and
+    ``steps`` / ``rel_l2_per_step`` give the rel. L2 after each step.
+    """
+    acc = MetricAccumulator()
+    per_step = None
+    for x, y in _batches(ds, batch_size):
+        x, y = x.to(run.device), y.to(run.device)
+        pred = run.task.predict_batch(run.predictor, x, y)
+        acc.update(field_metrics(*run.task.flat(pred, y), spacing))
+        if not run.task.steady:  # pred, y: (B, S, C, *grid)
+            errs = [relative_l2(pred[:, s], y[:, s], reduce=False) for s in range(y.shape[1])]
+            steps = torch.stack(errs, dim=1).double().sum(0).cpu()
+            per_step = steps if per_step is None else per_step + steps
+    out = acc.result()
+    if per_step is not None:
+        out["steps"] = int(per_step.numel())
+        out["rel_l2_per_step"] = (per_step / len(ds)).tolist()
+    return out
 
 
 @torch.inference_mode()
@@ -296,29 +300,8 @@ def evaluate(
     run = load_run(run_dir, which=which, device=device, strategy=strategy)
     info = open_dataset(data)
     check_data_fits(run, info)
-    loaded = load_arrays(data)
-    ds = _eval_view(run, loaded, info)
-    bs = batch_size or run.train_config.eval_batch_size or run.train_config.batch_size
-    acc = MetricAccumulator()
-    per_step = None
-    spacing = _spacing(info)
-    for x, y in _batches(ds, bs):
-        x, y = x.to(run.device), y.to(run.device)
-        if run.kind == "steady":
-            pred = run.predictor(x)
-            acc.update(field_metrics(pred, y, spacing))
-            continue
-        pred = run.predictor(x, y.shape[1])  # (B, S, C, *grid)
-        acc.update(field_metrics(pred.flatten(1, 2), y.flatten(1, 2), spacing))
-        steps = (
-            torch.stack(
-                [relative_l2(pred[:, s], y[:, s], reduce=False) for s in range(y.shape[1])], dim=1
-            )
-            .double()
-            .sum(0)
-            .cpu()
-        )
-        per_step = steps if per_step is None else per_step + steps
+    ds = run.task.eval_view(load_arrays(data))
+    scores = score_view(run, ds, _spacing(info), run.batch(batch_size))
     out: dict = {
         "run_dir": str(run.run_dir),
         "data": str(info.path),
@@ -329,10 +312,7 @@ def evaluate(
         "strategy": strategy,
         "transfer": transfer,
     }
-    out.update(acc.result())
-    if per_step is not None:
-        out["steps"] = int(per_step.numel())
-        out["rel_l2_per_step"] = (per_step / len(ds)).tolist()
+    out.update(scores)
     return out
 
 
@@ -347,10 +327,18 @@ def predict_arrays(
     """
     outs = []
     for xb in x.split(batch_size):
-        xb = xb.to(run.device)
-        pred = run.predictor(xb) if run.kind == "steady" else run.predictor(xb, steps)
+        pred = run.task.apply(run.predictor, xb.to(run.device), steps)
         outs.append(pred.float().cpu())
     return torch.cat(outs) if outs else x.new_zeros((0,))
+
+
+def _extend_times(times: torch.Tensor, n: int) -> np.ndarray:
+    """The first ``n`` times, continued with the last step when ``times`` is shorter."""
+    t = np.asarray(times, dtype=np.float64)
+    if t.shape[0] < n:
+        dt = float(t[-1] - t[-2]) if t.shape[0] > 1 else 1.0
+        t = np.concatenate([t, t[-1] + dt * np.arange(1, n - t.shape[0] + 1)])
+    return t[:n]
 
 
 def predict(
@@ -362,6 +350,7 @@ def predict(
     device: str = "auto",
     strategy: str = "resample",
     start_frame: int | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the run's predictions for the inputs of ``input`` to a new HDF5 file.
 
@@ -371,38 +360,31 @@ def predict(
     of initial states), followed by the predicted frames (as many as ``input``
     stores after the window, else the run's ``steps_out``). The frames before
     ``start_frame`` are left out. The metadata are copied, with
-    ``predicted_by`` added.
+    ``predicted_by`` added. An existing ``out`` is refused unless ``force``;
+    the file appears only once every prediction succeeded.
     """
-    if Path(out).resolve() == Path(input).resolve():
-        raise InputError(f"{out}: is the --input file; expected a different --out path")
-    describe_run_transfer(run_dir, input, strategy)
-    run = load_run(run_dir, device=device, strategy=strategy)
-    info = open_dataset(input)
-    check_data_fits(run, info)
-    loaded = load_arrays(input)
-    bs = batch_size or run.train_config.eval_batch_size or run.train_config.batch_size
-    meta = dict(
-        pde=info.pde,
-        params=info.params,
-        boundary=list(info.boundary),
-        domain=list(info.domain),
-        extra_attrs={"predicted_by": str(run.run_dir), "source": str(info.path)},
-    )
-    if run.kind == "steady":
-        x = loaded.arrays["inputs"]
-        pred = predict_arrays(run, x, batch_size=bs)
-        return write_steady(out, x.numpy(), pred.numpy(), **meta)
-    w = run.window
-    first = run.start_frame if start_frame is None else int(start_frame)
-    hint = "" if start_frame is not None else "; start_frame 0 rolls out from frame 0"
-    traj = skip_frames(loaded.arrays["trajectories"], first, input, need=w, hint=hint)
-    times = loaded.arrays["times"][first:]
-    steps = traj.shape[1] - w if traj.shape[1] > w else run.train_config.steps_out
-    pred = predict_arrays(run, traj[:, :w], steps=steps, batch_size=bs)
-    full = torch.cat([traj[:, :w], pred], dim=1).numpy()
-    t = np.asarray(times, dtype=np.float64)
-    if t.shape[0] < full.shape[1]:
-        dt = float(t[-1] - t[-2]) if t.shape[0] > 1 else 1.0
-        extra = t[-1] + dt * np.arange(1, full.shape[1] - t.shape[0] + 1)
-        t = np.concatenate([t, extra])
-    return write_trajectories(out, full, t[: full.shape[1]], **meta)
+    with new_output(out, force, source=input, option="--out"):
+        describe_run_transfer(run_dir, input, strategy)
+        run = load_run(run_dir, device=device, strategy=strategy)
+        info = open_dataset(input)
+        check_data_fits(run, info)
+        arrays = load_arrays(input).arrays
+        bs = run.batch(batch_size)
+        meta = dict(
+            pde=info.pde,
+            params=info.params,
+            boundary=list(info.boundary),
+            domain=list(info.domain),
+            extra_attrs={"predicted_by": str(run.run_dir), "source": str(info.path)},
+        )
+        if run.task.steady:
+            x = arrays["inputs"]
+            pred = predict_arrays(run, x, batch_size=bs)
+            return write_steady(out, x.numpy(), pred.numpy(), **meta)
+        window, steps, first = run.task.prediction_window(
+            arrays["trajectories"], input, start_frame
+        )
+        pred = predict_arrays(run, window, steps=steps, batch_size=bs)
+        full = torch.cat([window, pred], dim=1).numpy()
+        times = _extend_times(arrays["times"][first:], full.shape[1])
+        return write_trajectories(out, full, times, **meta)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mgno.data.normalize import GaussianNormalizer
+from mgno.train.task import rolls_out
 
 
 class Predictor(nn.Module):
@@ -52,8 +53,7 @@ class Predictor(nn.Module):
         strategy: str = "resample",
     ) -> None:
         super().__init__()
-        if kind not in ("steady", "trajectory"):
-            raise ValueError(f"kind: expected 'steady' or 'trajectory', got {kind!r}")
+        self.rollout = rolls_out(kind)
         self.model = model
         self.norm_in = norm_in
         self.norm_out = norm_out
@@ -64,7 +64,7 @@ class Predictor(nn.Module):
 
     # -------------------------------------------------------------- one application
     def _on_training_grid(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "steady":
+        if not self.rollout:
             return self.norm_out.decode(self.model(self.norm_in.encode(x)))
         z = self.norm_in.encode(x).flatten(1, 2)
         return self.norm_out.decode(self.model(z))
@@ -83,7 +83,7 @@ class Predictor(nn.Module):
         n_in = _on_grid(self.norm_in, grid, self.boundary)
         n_out = _on_grid(self.norm_out, grid, self.boundary)
         z = n_in.encode(x)
-        if self.kind == "trajectory":
+        if self.rollout:
             z = z.flatten(1, 2)
         return n_out.decode(apply_on_grid(self.model, z, self.strategy))
 
@@ -114,7 +114,7 @@ class Predictor(nn.Module):
         torch.Tensor
             Steady ``(B, C_out, *grid)``; trajectory ``(B, steps, C, *grid)``.
         """
-        if self.kind == "steady":
+        if not self.rollout:
             return self.step(x)
         window = x
         frames = []

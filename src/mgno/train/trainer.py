@@ -1,77 +1,56 @@
-"""The training loop: ``mgno train`` as a Python function.
+"""``mgno train`` as a Python function: :func:`train`.
 
-:func:`train` reads the data, builds the network from a preset or from the
-data's own description, and optimises it, on one process or data-parallel
-under ``torchrun`` (DistributedDataParallel, a DistributedSampler on the
-global rank, rank 0 alone writing). At the end of every epoch it validates,
-keeps the weights of the lowest validation error and saves a full, pickle-free
-checkpoint; ``resume=True`` continues from it with the same per-epoch losses
-an uninterrupted run would have produced. SIGINT/SIGTERM stop at the next
-optimiser step with a checkpoint that resumes mid-epoch; a NaN or infinite
-loss stops without touching the last good checkpoint.
+:func:`train` plans the run (:mod:`mgno.train.plan`: run directory, data,
+recipe, views), builds its objects (:mod:`mgno.train.build`), writes the
+run's config and normalisers, and hands everything to the engine
+(:func:`mgno.train.engine.fit`) with callbacks that write the checkpoints and
+metrics (:mod:`mgno.train.callbacks`). It runs on one process or
+data-parallel under ``torchrun`` (DistributedDataParallel, a
+DistributedSampler on the global rank, rank 0 alone writing and holding the
+run directory's lock). ``resume=True`` continues from the checkpoint with the
+same per-epoch losses an uninterrupted run would have produced; a run that
+stopped before its first checkpoint starts again from the beginning.
+SIGINT/SIGTERM stop at the next optimiser step with a checkpoint that resumes
+mid-epoch; a NaN or infinite loss stops without touching the last good
+checkpoint.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import math
 import os
-import random
-import signal
 import sys
-import threading
-import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
 from mgno import __version__
-from mgno.atomic import atomic_write_json, atomic_write_text
-from mgno.data.datasets import (
-    LoadedData,
-    PairDataset,
-    WindowDataset,
-    load_arrays,
-    skip_frames,
+from mgno.train.build import (  # noqa: F401  (older import paths)
+    build_fitting,
+    build_network,
+    fit_normalizers,
+    make_optimizer,
+    make_scheduler,
+    restore,
+    seed_everything,
 )
-from mgno.data.normalize import GaussianNormalizer
-from mgno.errors import InputError
-from mgno.train import run_dir as rd
-from mgno.train.checkpoint import (
-    load_tree,
-    read_safetensors,
-    rng_state,
-    save_tree,
-    set_rng_state,
-    write_safetensors,
+from mgno.train.callbacks import RunCallbacks, RunLock, StopFlag, catch_signals
+from mgno.train.distributed import DistContext, barrier, setup, teardown
+from mgno.train.engine import Fitting, TrainingDiverged, TrainState, fit, validate  # noqa: F401
+from mgno.train.plan import (  # noqa: F401
+    RESUME_MUTABLE,
+    RunPlan,
+    TrainRequest,
+    as_path,
+    data_summary,
+    plan_run,
+    training_grid_record,
 )
-from mgno.train.config import TrainConfig
-from mgno.train.defaults import build_model_config, build_train_config
-from mgno.train.distributed import (
-    DistContext,
-    all_reduce_max,
-    all_reduce_sum,
-    barrier,
-    setup,
-    teardown,
-)
-from mgno.train.losses import get_loss, relative_l2
 from mgno.train.progress import Progress
-from mgno.train.rollout import Predictor
-
-#: Fields of the recipe a resumed run may change (they do not alter the arithmetic).
-RESUME_MUTABLE = ("device", "eval_batch_size")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+from mgno.train.run_dir import RunDir
 
 
 @dataclass
@@ -116,185 +95,6 @@ class TrainResult:
         }
 
 
-# ----------------------------------------------------------------------------- helpers
-def build_network(config: dict) -> torch.nn.Module:
-    """``mgno.nn.build_model(config)``; the family is picked by ``config["model"]``."""
-    from mgno.nn import build_model
-
-    return build_model(config)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def data_summary(info, n: int) -> dict:
-    """The parts of a :class:`DatasetInfo` a run records."""
-    return {
-        "path": str(info.path),
-        "kind": info.kind,
-        "n_samples": n,
-        "grid": list(info.grid),
-        "in_channels": info.in_channels,
-        "out_channels": info.out_channels,
-        "boundary": list(info.boundary),
-        "domain": [list(d) for d in info.domain],
-        "spacing": training_grid_record(info)["spacing"],
-        "n_times": info.n_times,
-        "pde": info.pde,
-    }
-
-
-def training_grid_record(info) -> dict:
-    """The grid record of a data set (see ``mgno.nn.resolution.grid_record``)."""
-    from mgno.nn.resolution import grid_record
-
-    return grid_record(info.grid, info.domain, info.boundary)
-
-
-def _global_loss_sum(state: dict, device: torch.device, ctx) -> tuple[float, float]:
-    """The epoch's summed training loss and sample count over all ranks."""
-    local = torch.tensor(
-        [state["loss_sum"], float(state["count"])], dtype=torch.float64, device=device
-    )
-    sums = all_reduce_sum(local, ctx).cpu()
-    return float(sums[0]), float(sums[1])
-
-
-def check_compatible(a, b) -> None:
-    """Refuse validation data that do not match the training data."""
-    where = f"{b.path} (validation) vs {a.path} (training)"
-    if a.kind != b.kind:
-        raise InputError(f"{where}: kind {b.kind!r}, expected {a.kind!r}")
-    if tuple(a.grid) != tuple(b.grid):
-        raise InputError(f"{where}: grid {list(b.grid)}, expected {list(a.grid)}")
-    if (a.in_channels, a.out_channels) != (b.in_channels, b.out_channels):
-        raise InputError(
-            f"{where}: channels in/out {b.in_channels}/{b.out_channels}, "
-            f"expected {a.in_channels}/{a.out_channels}"
-        )
-
-
-def make_datasets(data: LoadedData, cfg: TrainConfig, start: int, stop: int | None, training: bool):
-    """The dataset view of samples ``start:stop`` for the protocol of ``cfg``."""
-    arrays = data.arrays
-    if data.info.kind == "steady":
-        return PairDataset(arrays["inputs"][start:stop], arrays["outputs"][start:stop])
-    traj = skip_frames(arrays["trajectories"][start:stop], cfg.start_frame, data.info.path)
-    n_times = traj.shape[1]
-    if cfg.protocol == "one-step":
-        if training:  # skip_frames leaves at least 2 frames: one pair or more
-            steps = min(cfg.train_steps or cfg.steps_out, n_times - 1)
-            return WindowDataset(traj, 1, 1, starts=range(steps))
-        return WindowDataset(traj, 1, min(cfg.steps_out, n_times - 1))
-    if n_times < cfg.steps_in + 1:
-        raise InputError(
-            f"{data.info.path}: trajectories of {n_times + cfg.start_frame} frames, expected "
-            f"at least {cfg.start_frame + cfg.steps_in + 1} for the 10-10 protocol "
-            f"(start_frame={cfg.start_frame}, steps_in={cfg.steps_in})"
-        )
-    return WindowDataset(traj, cfg.steps_in, min(cfg.steps_out, n_times - cfg.steps_in))
-
-
-def fit_normalizers(ds, cfg: TrainConfig) -> tuple[GaussianNormalizer, GaussianNormalizer]:
-    """Fit the input and output normalisers on the training split."""
-    if isinstance(ds, PairDataset):
-        return (
-            GaussianNormalizer.fit(ds.inputs, cfg.normalizer_inputs),
-            GaussianNormalizer.fit(ds.outputs, cfg.normalizer_outputs),
-        )
-    frames = ds.trajectories.flatten(0, 1)  # (N*T, C, *grid)
-    return (
-        GaussianNormalizer.fit(frames, cfg.normalizer_inputs),
-        GaussianNormalizer.fit(frames, cfg.normalizer_outputs),
-    )
-
-
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (L2 weight decay, as in the paper) or AdamW (decoupled)."""
-    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
-    """OneCycle over the whole run, stepped per epoch or per optimiser step; or none."""
-    if cfg.scheduler == "none":
-        return None
-    total = cfg.epochs if cfg.scheduler_step == "epoch" else cfg.epochs * steps_per_epoch
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 2))
-
-
-def _batch_loss(net, loss_fn, x, y, steps: int, kind: str) -> torch.Tensor:
-    if kind == "steady":
-        return loss_fn(net(x), y)
-    pred = net(x, steps)  # (B, steps, C, *grid)
-    return loss_fn(pred.flatten(1, 2), y.flatten(1, 2))
-
-
-@torch.no_grad()
-def validate(
-    predictor: Predictor, ds, device: torch.device, batch_size: int, bf16: bool = False
-) -> float:
-    """Mean per-sample rel. L2 over ``ds`` (a whole rollout for trajectories)."""
-    predictor.eval()
-    total, count = 0.0, 0
-    idx = torch.arange(len(ds))
-    for b in idx.split(batch_size):
-        x, y = ds.get_batch(b)
-        x, y = x.to(device), y.to(device)
-        with _autocast(device, bf16):
-            pred = predictor(x, y.shape[1]) if predictor.kind == "trajectory" else predictor(x)
-        if predictor.kind == "trajectory":
-            pred, y = pred.flatten(1, 2), y.flatten(1, 2)
-        err = relative_l2(pred.float(), y.float(), reduce=False)
-        total += float(err.double().sum())
-        count += err.numel()
-    return total / max(count, 1)
-
-
-def _autocast(device: torch.device, bf16: bool):
-    if bf16 and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM; a second signal interrupts at once."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-
-    def __call__(self, signum, frame) -> None:
-        if self.signum:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(
-            f"mgno: {signal.Signals(signum).name} received; saving a checkpoint at the next "
-            "step (send again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-@contextmanager
-def _signals(flag: _StopFlag):
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in old:
-        signal.signal(s, flag)
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-# ----------------------------------------------------------------------------- train
 def train(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -314,440 +114,142 @@ def train(
     data:
         Training set (steady ``inputs``/``outputs`` or ``trajectories``).
     out:
-        Run directory to create (refused if it already holds a run, unless
-        ``resume``).
+        Run directory to create (refused if it holds run files, unless
+        ``resume``; held locked while the run writes).
     val:
         Validation set; default: the last ``val_fraction`` of ``data``.
-    preset:
-        Preset name; its model and training recipe are the defaults.
-    model:
-        Network family (``"mgno"``, ``"fno"``...), the ``"model"`` key of the config.
+    preset, model:
+        Preset name (its model and recipe are the defaults); network family
+        (``"mgno"``, ``"fno"``...), the ``"model"`` key of the config.
     model_overrides:
         Network config entries (``channels``, ``layers``, ``levels``,
         ``boundary``...); ``None`` values are ignored.
-    resume:
-        Continue the run in ``out`` from its checkpoint.
-    progress:
-        Progress bars (a TTY) or one line per epoch on stderr.
+    resume, progress:
+        Continue the run in ``out`` from its checkpoint (one that stopped before
+        its first checkpoint starts again); progress bars or lines on stderr.
     **overrides:
         :class:`TrainConfig` fields (``epochs``, ``batch_size``, ``lr``, ``seed``...).
 
-    Returns
-    -------
-    TrainResult
+    Returns ``TrainResult``.
 
     Raises
     ------
     InputError, FileNotFoundError
-        Bad data, options or run directory (nothing on disk is changed).
+        Bad data, options or run directory (nothing on disk is changed);
+        :class:`mgno.lock.OutputBusyError` when another process trains into ``out``.
     TrainingDiverged
         The loss became NaN or infinite.
     """
-    device_spec = overrides.get("device") or "auto"
-    ctx = setup(device_spec)
+    request = TrainRequest(
+        Path(data), Path(out), as_path(val), preset, model, dict(model_overrides or {}),
+        overrides, resume, progress,
+    )
+    ctx = setup(overrides.get("device") or "auto")
     try:
-        return _Trainer(
-            ctx, data, out, val, preset, model, model_overrides or {}, resume, progress, overrides
-        ).run()
+        with ExitStack() as stack:
+            lock = RunLock(request.run_dir, ctx)
+            stack.callback(lock.release)
+            if request.run_dir.path.is_dir():
+                lock.take()
+            return _train(request, ctx, lock)
     finally:
         teardown(ctx)
 
 
-class _Trainer:
-    def __init__(
-        self,
-        ctx: DistContext,
-        data,
-        out,
-        val,
-        preset,
-        family,
-        model_overrides,
-        resume,
-        progress,
-        overrides,
-    ) -> None:
-        self.ctx = ctx
-        self.data_path = Path(data)
-        self.out = Path(out)
-        self.val_path = Path(val) if val is not None else None
-        self.preset_name = preset
-        self.family = family
-        self.model_overrides = model_overrides
-        self.resume = resume
-        self.progress = progress and ctx.is_main
-        unknown = sorted(set(overrides) - set(TrainConfig.__dataclass_fields__))
-        if unknown:
-            raise InputError(f"train: unknown option {unknown[0]!r}")
-        self.overrides = overrides
-
-    # ------------------------------------------------------------------ set-up
-    def _prepare_run_dir(self) -> dict | None:
-        out = self.out
-        if self.resume:
-            saved = rd.read_config(out) if out.exists() else None
-            if saved is None:
-                raise FileNotFoundError(f"{out}: no such run directory to --resume")
-            if not (out / rd.STATE).is_file():
-                raise InputError(f"{out}: no {rd.STATE}, expected a checkpoint to --resume from")
-            return saved
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: is a file, expected a run directory to create")
-        if out.is_dir() and any((out / f).exists() for f in (rd.CONFIG, rd.STATE, rd.WEIGHTS)):
-            raise InputError(
-                f"{out}: already holds a run; expected a new --out folder "
-                "(or --resume to continue it)"
-            )
-        return None
-
-    def _load_data(self, saved: dict | None):
-        train_data = load_arrays(self.data_path)
-        info = train_data.info
-        if saved is not None:
-            rec = saved["data"]
-            for key, now in (
-                ("kind", info.kind),
-                ("grid", list(info.grid)),
-                ("in_channels", info.in_channels),
-                ("out_channels", info.out_channels),
-            ):
-                if rec.get(key) != now:
-                    raise InputError(
-                        f"{self.data_path}: {key} is {now}, but the run in {self.out} was "
-                        f"trained with {rec.get(key)}; expected the same training data to resume"
-                    )
-        val_data = None
-        if self.val_path is not None:
-            val_data = load_arrays(self.val_path)
-            check_compatible(info, val_data.info)
-        return train_data, val_data
-
-    def run(self) -> TrainResult:
-        ctx = self.ctx
-        saved = self._prepare_run_dir()
-        train_data, val_data = self._load_data(saved)
-        info = train_data.info
-
-        # recipe and network config
-        if saved is not None:
-            cfg_dict = dict(saved["train"])
-            for k, v in self.overrides.items():
-                if v is None:
-                    continue
-                v = TrainConfig.canonical(k, v)
-                if k in RESUME_MUTABLE:
-                    cfg_dict[k] = v
-                elif cfg_dict.get(k) != v:
-                    raise InputError(
-                        f"--{k.replace('_', '-')}: {v!r} differs from {cfg_dict.get(k)!r} in "
-                        f"{self.out / rd.CONFIG}; expected the run's own value to resume"
-                    )
-            cfg = TrainConfig.from_dict(cfg_dict, source=str(self.out / rd.CONFIG))
-            model_cfg = saved["model"]
-            preset_name = saved.get("preset")
-            given = {k: v for k, v in self.model_overrides.items() if v is not None}
-            given.update({"model": self.family} if self.family is not None else {})
-            for k, v in given.items():
-                v = [v] * len(info.grid) if k == "boundary" and isinstance(v, str) else v
-                if model_cfg.get(k) != v:
-                    raise InputError(
-                        f"--{k}: {v!r} differs from {model_cfg.get(k)!r} in "
-                        f"{self.out / rd.CONFIG}; expected the run's own network to resume"
-                    )
-            if self.preset_name is not None and self.preset_name != preset_name:
-                raise InputError(
-                    f"--preset: {self.preset_name!r} differs from {preset_name!r} in "
-                    f"{self.out / rd.CONFIG}; expected the run's own preset to resume"
-                )
-        else:
-            preset = None
-            if self.preset_name is not None:
-                from mgno.presets import get_preset
-
-                preset = get_preset(self.preset_name)
-            cfg = build_train_config(info, preset, self.overrides)
-            model_cfg = build_model_config(
-                info, cfg, family=self.family, preset=preset, overrides=self.model_overrides
-            )
-            preset_name = self.preset_name
-        if cfg.batch_size % ctx.world_size:
-            raise InputError(
-                f"--batch-size: {cfg.batch_size} is not divisible by the {ctx.world_size} "
-                "processes; expected a multiple of the world size (it is the global batch)"
-            )
-
-        # splits
-        n = info.n_samples
-        if val_data is None:
-            n_val = int(round(n * cfg.val_fraction))
-            if n - n_val < 1:
-                raise InputError(f"{self.data_path}: {n} samples leave none to train on")
-            train_ds = make_datasets(train_data, cfg, 0, n - n_val, training=True)
-            val_ds = (
-                make_datasets(train_data, cfg, n - n_val, None, training=False) if n_val else None
-            )
-        else:
-            n_val = val_data.info.n_samples
-            train_ds = make_datasets(train_data, cfg, 0, None, training=True)
-            val_ds = make_datasets(val_data, cfg, 0, None, training=False)
-        del train_data, val_data
-
-        # network, normalisers, optimiser
-        seed_everything(cfg.seed)
-        device = ctx.device
-        net = build_network(model_cfg)
-        model_cfg = getattr(net, "config", model_cfg)
-        if cfg.compile:
-            net.compile()  # in place: parameter names and checkpoints are unchanged
-        if saved is not None:
-            ntensors, nmeta = read_safetensors(self.out / rd.NORMALIZER)
-            kinds = json.loads(nmeta.get("normalizer", "{}"))
-            norm_in = GaussianNormalizer.from_tensors(kinds.get("inputs", {}), ntensors, "inputs")
-            norm_out = GaussianNormalizer.from_tensors(
-                kinds.get("outputs", {}), ntensors, "outputs"
-            )
-        else:
-            norm_in, norm_out = fit_normalizers(train_ds, cfg)
-        kind = "steady" if info.kind == "steady" else "trajectory"
-        predictor = Predictor(net, norm_in, norm_out, kind).to(device)
-        local_bs = cfg.batch_size // ctx.world_size
-        sampler = DistributedSampler(
-            train_ds,
-            num_replicas=ctx.world_size,
-            rank=ctx.rank,
-            shuffle=True,
-            seed=cfg.seed,
-            drop_last=False,
+def _train(request: TrainRequest, ctx: DistContext, lock: RunLock) -> TrainResult:
+    rdir = request.run_dir
+    plan = plan_run(request, ctx.world_size, ctx.is_main)
+    fitting = build_fitting(plan, ctx, rdir)
+    if plan.resume_state:
+        state = restore(fitting, rdir)
+    else:
+        state = TrainState(lr_epoch=plan.cfg.lr)
+        start_run_files(request, plan, fitting, ctx, lock)
+    barrier(ctx)
+    if ctx.distributed:
+        fitting.module = _data_parallel(fitting)
+    progress = request.progress and ctx.is_main
+    if progress:
+        _announce(plan, fitting, rdir)
+    flag = StopFlag()
+    bar = Progress(plan.cfg.epochs, _steps_per_epoch(fitting), enabled=progress)
+    callbacks = RunCallbacks(rdir, training_grid_record(plan.info), bar, flag)
+    with catch_signals(flag), bar:
+        status = fit(fitting, state, callbacks)
+    barrier(ctx)
+    if status == "interrupted" and ctx.is_main:
+        print(
+            f"mgno: stopped; checkpoint saved in {rdir.state_path} "
+            f"(epoch {state.epoch}, step {state.step}); continue with --resume",
+            file=sys.stderr,
+            flush=True,
         )
-        steps_per_epoch = math.ceil(len(sampler) / local_bs)
-        opt = make_optimizer(net.parameters(), cfg)
-        sched = make_scheduler(opt, cfg, steps_per_epoch)
-        loss_fn = get_loss(cfg.loss, spacing=training_grid_record(info)["spacing"], k_max=cfg.k_max)
-        train_steps_out = 1 if cfg.protocol == "one-step" else getattr(train_ds, "steps_out", 1)
+    return TrainResult(rdir.path, status, state.epoch, state.best_epoch, state.best_val,
+                       list(state.history), ctx.rank)
 
-        # state
-        state = {
-            "epoch": 0,
-            "step": 0,
-            "loss_sum": 0.0,
-            "count": 0,
-            "history": [],
-            "best_epoch": 0,
-            "best_val": None,
-            "elapsed": 0.0,
-            "lr_epoch": cfg.lr,
-        }
-        if saved is not None:
-            tree = load_tree(self.out / rd.STATE)
-            try:
-                net.load_state_dict(tree["model"])
-                opt.load_state_dict(tree["optimizer"])
-                if sched is not None:
-                    sched.load_state_dict(tree["scheduler"])
-                set_rng_state(tree["rng"])
-                for k in state:
-                    state[k] = tree["counters"][k]
-            except (KeyError, RuntimeError, ValueError) as err:
-                msg = " ".join(str(err).split())[:300]
-                raise InputError(
-                    f"{self.out / rd.STATE}: does not fit the run's config ({msg})"
-                ) from None
-            if ctx.rank != 0:  # rank 0 alone carries the partial sums of a mid-epoch save
-                state["loss_sum"], state["count"] = 0.0, 0
-        else:
-            self._write_start(model_cfg, cfg, preset_name, info, n, n_val, norm_in, norm_out)
-        barrier(ctx)
 
-        net_ddp = predictor
-        if ctx.distributed:
-            # buffers (normaliser statistics) are equal on every rank: no sync per forward
-            sync = (
-                {"forward_sync_buffers": False}
-                if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                else {"broadcast_buffers": False}
-            )
-            net_ddp = DistributedDataParallel(
-                predictor, device_ids=[device.index] if device.type == "cuda" else None, **sync
-            )
-        if self.progress:
-            print(
-                f"mgno: training {model_cfg.get('model')} "
-                f"({sum(p.numel() for p in net.parameters()):,} parameters) on {device}"
-                f"{f' x{ctx.world_size} processes' if ctx.distributed else ''}: "
-                f"{len(train_ds)} training / {len(val_ds) if val_ds else 0} validation samples, "
-                f"{cfg.epochs} epochs -> {self.out}",
-                file=sys.stderr,
-                flush=True,
-            )
+def _steps_per_epoch(fitting: Fitting) -> int:
+    return -(-len(fitting.sampler) // fitting.local_batch)
 
-        flag = _StopFlag()
-        bar = Progress(cfg.epochs, steps_per_epoch, enabled=self.progress)
-        status = "finished"
-        t_start = time.perf_counter() - state["elapsed"]
-        with _signals(flag), bar:
-            epoch = state["epoch"]
-            while epoch < cfg.epochs:
-                sampler.set_epoch(epoch)
-                batches = torch.tensor(list(iter(sampler)), dtype=torch.long).split(local_bs)
-                net_ddp.train()
-                if state["step"] == 0:
-                    state["lr_epoch"] = opt.param_groups[0]["lr"]
-                t_epoch = time.perf_counter()
-                bar.start_epoch(epoch, state["step"])
-                for b in range(state["step"], len(batches)):
-                    x, y = train_ds.get_batch(batches[b])
-                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    with _autocast(device, cfg.bf16):
-                        loss = _batch_loss(net_ddp, loss_fn, x, y, train_steps_out, kind)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    flags = torch.tensor(
-                        [0.0 if torch.isfinite(loss).item() else 1.0, float(flag.signum > 0)]
-                    )
-                    flags = all_reduce_max(flags.to(device), ctx).cpu()
-                    if flags[0] > 0:
-                        raise TrainingDiverged(self._diverged_message(epoch, b, loss, state))
-                    if cfg.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                    opt.step()
-                    if sched is not None and cfg.scheduler_step == "step":
-                        sched.step()
-                    loss_value = float(loss.detach())
-                    state["loss_sum"] += loss_value * len(batches[b])
-                    state["count"] += len(batches[b])
-                    state["step"] = b + 1
-                    bar.step(loss_value)
-                    if flags[1] > 0 and b + 1 < len(batches):
-                        loss_sum, count = _global_loss_sum(state, device, ctx)
-                        state["loss_sum"], state["count"] = loss_sum, int(count)
-                        state["elapsed"] = time.perf_counter() - t_start
-                        if ctx.is_main:
-                            self._save_state(net, opt, sched, state)
-                        status = "interrupted"
-                        break
-                if status == "interrupted":
-                    break
 
-                # end of epoch
-                loss_sum, count = _global_loss_sum(state, device, ctx)
-                train_loss = loss_sum / max(count, 1.0)
-                if sched is not None and cfg.scheduler_step == "epoch":
-                    sched.step()
-                record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": state["lr_epoch"]}
-                if ctx.is_main:
-                    if val_ds is not None and len(val_ds):
-                        record["val_rel_l2"] = validate(
-                            predictor,
-                            val_ds,
-                            device,
-                            cfg.eval_batch_size or cfg.batch_size,
-                            cfg.bf16,
-                        )
-                    val_err = record.get("val_rel_l2")
-                    is_best = (
-                        val_err is None or state["best_val"] is None or val_err < state["best_val"]
-                    )
-                    if is_best and math.isfinite(val_err if val_err is not None else 0.0):
-                        state["best_epoch"], state["best_val"] = epoch + 1, val_err
-                        write_safetensors(
-                            self.out / rd.WEIGHTS,
-                            net.state_dict(),
-                            {
-                                "format": "pt",
-                                "epoch": str(epoch + 1),
-                                "val_rel_l2": json.dumps(val_err),
-                                "training_grid": json.dumps(training_grid_record(info)),
-                            },
-                        )
-                    record["best"] = state["best_epoch"] == epoch + 1
-                    record["seconds"] = round(time.perf_counter() - t_epoch, 3)
-                    state["history"].append(record)
-                epoch += 1
-                state.update(
-                    epoch=epoch,
-                    step=0,
-                    loss_sum=0.0,
-                    count=0,
-                    elapsed=time.perf_counter() - t_start,
-                )
-                if ctx.is_main:
-                    self._save_state(net, opt, sched, state)
-                    self._write_metrics(state["history"])
-                    bar.end_epoch(record)
-                stop = all_reduce_max(
-                    torch.tensor([float(flag.signum > 0)], device=device), ctx
-                ).cpu()
-                if stop[0] > 0 and epoch < cfg.epochs:
-                    status = "interrupted"
-                    break
-        barrier(ctx)
-        if status == "interrupted" and ctx.is_main:
-            print(
-                f"mgno: stopped; checkpoint saved in {self.out / rd.STATE} "
-                f"(epoch {state['epoch']}, step {state['step']}); continue with --resume",
-                file=sys.stderr,
-                flush=True,
-            )
-        return TrainResult(
-            self.out,
-            status,
-            state["epoch"],
-            state["best_epoch"],
-            state["best_val"],
-            list(state["history"]),
-            ctx.rank,
-        )
+def start_run_files(
+    request: TrainRequest, plan: RunPlan, fitting: Fitting, ctx: DistContext, lock: RunLock
+) -> None:
+    """Lock the run directory (creating it) and write its config and normalisers (rank 0).
 
-    # ------------------------------------------------------------------ writing
-    def _write_start(self, model_cfg, cfg, preset_name, info, n, n_val, norm_in, norm_out):
-        if not self.ctx.is_main:
-            return
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_safetensors(
-            self.out / rd.NORMALIZER,
-            {**norm_in.tensors("inputs"), **norm_out.tensors("outputs")},
-            {
-                "format": "pt",
-                "normalizer": json.dumps({"inputs": norm_in.meta(), "outputs": norm_out.meta()}),
-            },
-        )
-        summary = data_summary(info, n)
-        summary["n_val"] = n_val
-        summary["val"] = str(self.val_path) if self.val_path is not None else None
-        config = {
-            "mgno_version": __version__,
-            "format": 1,
-            "preset": preset_name,
-            "model": model_cfg,
-            "train": cfg.to_dict(),
-            "data": summary,
-            "training_grid": training_grid_record(info),
-            "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
-            "world_size": self.ctx.world_size,
-        }
-        atomic_write_json(self.out / rd.CONFIG, config)
+    A run that restarts from the beginning first loses the files of its
+    unfinished first attempt.
+    """
+    rdir = request.run_dir
+    if not lock.taken:  # the folder did not exist when train() started
+        if ctx.is_main:
+            rdir.create()
+        lock.take(check=rdir.check_new)  # another run may have started there meanwhile
+    if not ctx.is_main:
+        return
+    if plan.saved is not None:
+        rdir.remove_partial()
+    norm_in, norm_out = fitting.predictor.norm_in, fitting.predictor.norm_out
+    summary = data_summary(plan.info, plan.n)
+    summary["n_val"] = plan.n_val
+    summary["val"] = str(request.val) if request.val is not None else None
+    rdir.write_config({
+        "mgno_version": __version__,
+        "format": 1,
+        "preset": plan.preset_name,
+        "model": plan.model_cfg,
+        "train": plan.cfg.to_dict(),
+        "data": summary,
+        "training_grid": training_grid_record(plan.info),
+        "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
+        "world_size": ctx.world_size,
+    })
+    rdir.write_normalizers(norm_in, norm_out)
 
-    def _save_state(self, net, opt, sched, state) -> None:
-        tree = {
-            "model": net.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else None,
-            "rng": rng_state(),
-            "counters": dict(state),
-        }
-        save_tree(self.out / rd.STATE, tree)
 
-    def _write_metrics(self, history: list[dict]) -> None:
-        atomic_write_text(self.out / rd.METRICS, "".join(json.dumps(r) + "\n" for r in history))
+def _data_parallel(fitting: Fitting) -> DistributedDataParallel:
+    """The predictor wrapped for data-parallel training."""
+    device = fitting.device
+    # buffers (normaliser statistics) are equal on every rank: no sync per forward
+    sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        else {"broadcast_buffers": False}
+    )
+    return DistributedDataParallel(
+        fitting.predictor, device_ids=[device.index] if device.type == "cuda" else None, **sync
+    )
 
-    def _diverged_message(self, epoch: int, b: int, loss, state) -> str:
-        kept = (
-            f"the last good checkpoint {self.out / rd.STATE} (epoch {state['epoch']}) is kept"
-            if (self.out / rd.STATE).exists()
-            else "no checkpoint was written yet"
-        )
-        return (
-            f"training diverged: the loss is {float(loss.detach())} at epoch {epoch + 1}, "
-            f"step {b + 1}; stopped, {kept}; expected a finite loss (try a lower --lr "
-            "or gradient clipping)"
-        )
+
+def _announce(plan: RunPlan, fitting: Fitting, rdir: RunDir) -> None:
+    ctx = fitting.ctx
+    n_params = sum(p.numel() for p in fitting.model.parameters())
+    n_val = len(fitting.val_ds) if fitting.val_ds else 0
+    print(
+        f"mgno: training {plan.model_cfg.get('model')} ({n_params:,} parameters) on "
+        f"{ctx.device}{f' x{ctx.world_size} processes' if ctx.distributed else ''}: "
+        f"{len(fitting.train_ds)} training / {n_val} validation samples, "
+        f"{plan.cfg.epochs} epochs -> {rdir.path}",
+        file=sys.stderr,
+        flush=True,
+    )
