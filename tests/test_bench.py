@@ -145,6 +145,8 @@ def test_changed_data_is_not_reused(finished, files, tmp_path):
 
 
 def test_unfinished_run_needs_resume(finished, files, tmp_path):
+    from mgno.bench.records import plan_run
+
     data, val, test = files
     out = _copy(finished, tmp_path)
     rec = _record(out)
@@ -153,9 +155,12 @@ def test_unfinished_run_needs_resume(finished, files, tmp_path):
     assert (out / FNO / STATE).is_file()
     with pytest.raises(InputError, match="--resume"):
         _again(out, data, val, test)
-    res = _again(out, data, val, test, resume=True)
-    assert res["complete"]
-    assert [r["status"] for r in _record(out)["runs"]] == ["interrupted", "finished"]
+    spec = RunSpec.from_dict(rec["spec"])
+    plan = plan_run(out / FNO, spec, resume=True, force=False, label="custom/fno")
+    assert plan.resume and not plan.finished and plan.runs == rec["runs"]
+    (out / FNO / STATE).unlink()
+    with pytest.raises(InputError, match="without a checkpoint"):
+        plan_run(out / FNO, spec, resume=True, force=False, label="custom/fno")
 
 
 def test_foreign_run_directory_is_refused(files, tmp_path):
@@ -326,22 +331,23 @@ def test_child_is_stopped_at_the_deadline():
 
 
 def test_profile_data_generated_by_several_workers_and_fingerprinted(tmp_path):
+    from mgno.data.generate import generate_dataset
     from mgno.data.schema import open_dataset
 
-    def task(seed):
-        return Task("tiny", "tiny Darcy", DataSpec("darcy-smooth", 9, {"solve_resolution": 17},
-                                                   4, 2, 2, seed=seed), "darcy-smooth", {})
-
-    assert ensure_data(tmp_path, task(5), device=None, progress=False, threads=1, workers=2)
+    spec = DataSpec("darcy-smooth", 9, {"solve_resolution": 17}, 4, 2, 2, seed=5)
+    task = Task("tiny", "tiny Darcy", spec, "darcy-smooth", {})
+    assert ensure_data(tmp_path, task, device=None, progress=False, threads=1, workers=2)
     files = [tmp_path / "data" / f"tiny_{s}.h5" for s in ("train", "val", "test")]
     assert [open_dataset(f).n_samples for f in files] == [4, 2, 2]
     first = fingerprint(files[2])["content_sha256"]
-    # the same seed again: other bytes (time stamps), the same data and fingerprint
-    for seed, same in ((5, True), (6, False)):
-        shutil.rmtree(tmp_path / "again", ignore_errors=True)
-        assert ensure_data(tmp_path / "again", task(seed), device=None, progress=False,
-                           threads=1, workers=2)
-        again = tmp_path / "again" / "data" / "tiny_test.h5"
+    # the test split again: other bytes (time stamps), the same data and fingerprint;
+    # another seed: another fingerprint
+    g = spec.generator(2)
+    for seed, same in ((g["seed"], True), (g["seed"] + 1, False)):
+        again = generate_dataset(g["pde"], g["n"], g["resolution"], seed,
+                                 tmp_path / f"again{seed}.h5", params=g["params"],
+                                 progress=False)
+        assert again.read_bytes() != files[2].read_bytes()
         assert (fingerprint(again)["content_sha256"] == first) is same
 
 

@@ -78,7 +78,7 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def rollout_inputs(run: Any, arrays: dict[str, Any], test: Path) -> tuple[Any, int | None]:
+def inference_inputs(run: Any, arrays: dict[str, Any], test: Path) -> tuple[Any, int | None]:
     """What the predictor is given for a test set: ``(inputs, rollout steps or None)``.
 
     The bench's only branch on the data kind: steady data give their
@@ -101,7 +101,7 @@ def inference_ms_per_sample(
     """Milliseconds per test sample of the trained predictor (normalisers included).
 
     Steady data: one forward pass; trajectories: the whole rollout that
-    ``mgno eval`` scores (:func:`rollout_inputs`). One warm-up batch, then the
+    ``mgno eval`` scores (:func:`inference_inputs`). One warm-up batch, then the
     best of ``repeats`` passes.
     """
     import torch
@@ -110,7 +110,7 @@ def inference_ms_per_sample(
     from mgno.train import load_run
 
     run = load_run(run_dir, device=device)
-    x, steps = rollout_inputs(run, load_arrays(test).arrays, Path(test))
+    x, steps = inference_inputs(run, load_arrays(test).arrays, Path(test))
     bs = run.train_config.eval_batch_size or run.train_config.batch_size
     dev = run.device
 

@@ -241,8 +241,10 @@ def _prepare(trs: list[_TaskRun], cfg: BenchConfig, chosen: list[str], code: dic
     out = Path(cfg.out)
     for tr in trs:
         for family in chosen:
-            precheck(out / "runs" / tr.task.name / family,
-                     _spec(tr, family, cfg, code, None), cfg.force)
+            run_dir = out / "runs" / tr.task.name / family
+            partial = _spec(tr, family, cfg, code, None)
+            tr.entry["commands"][family] = train_command(partial, run_dir)
+            precheck(run_dir, partial, cfg.force)
     gen_device = "cuda" if cfg.device in ("auto", "cuda") and _cuda() else None
     memo: dict = {}
     for tr in trs:
@@ -254,7 +256,6 @@ def _prepare(trs: list[_TaskRun], cfg: BenchConfig, chosen: list[str], code: dic
         for family in chosen:
             run_dir = out / "runs" / tr.task.name / family
             spec = _spec(tr, family, cfg, code, memo)
-            tr.entry["commands"][family] = train_command(spec, run_dir)
             tr.plans.append(plan_run(run_dir, spec, resume=cfg.resume, force=cfg.force,
                                      label=f"{tr.task.name}/{family}"))
     return False
