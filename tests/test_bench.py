@@ -339,15 +339,22 @@ def test_profile_data_generated_by_several_workers_and_fingerprinted(tmp_path):
     assert ensure_data(tmp_path, task, device=None, progress=False, threads=1, workers=2)
     files = [tmp_path / "data" / f"tiny_{s}.h5" for s in ("train", "val", "test")]
     assert [open_dataset(f).n_samples for f in files] == [4, 2, 2]
-    first = fingerprint(files[2])["content_sha256"]
+    kept = files[0].stat().st_mtime_ns
+    # a profile whose test split changed: the old file is refused, or with force replaced
+    bigger = Task("tiny", "tiny Darcy", replace(spec, n_test=3), "darcy-smooth", {})
+    with pytest.raises(InputError, match=r"tiny_test\.h5: generated with n_total=2, not 3"):
+        ensure_data(tmp_path, bigger, device=None, progress=False)
+    assert ensure_data(tmp_path, bigger, device=None, progress=False, threads=1, force=True)
+    assert [open_dataset(f).n_samples for f in files] == [4, 2, 3]
+    assert files[0].stat().st_mtime_ns == kept  # the splits that did not change are kept
     # the test split again: other bytes (time stamps), the same data and fingerprint;
     # another seed: another fingerprint
-    g = spec.generator(2)
+    g = bigger.data.generator(2)
+    first = fingerprint(files[2])["content_sha256"]
     for seed, same in ((g["seed"], True), (g["seed"] + 1, False)):
         again = generate_dataset(g["pde"], g["n"], g["resolution"], seed,
                                  tmp_path / f"again{seed}.h5", params=g["params"],
                                  progress=False)
-        assert again.read_bytes() != files[2].read_bytes()
         assert (fingerprint(again)["content_sha256"] == first) is same
 
 

@@ -10,6 +10,7 @@ samples) is never mistaken for the one a run was trained on.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -122,6 +123,65 @@ def _generate_argv(task: Task, split: int, path: Path, device: str | None, worke
     return argv
 
 
+def generated_mismatch(path: Path, task: Task, split: int) -> str | None:
+    """What in a profile data file differs from what its task generates (None: nothing).
+
+    Compares the file's ``pde``, ``seed``, ``n_total``, ``resolution`` and
+    ``params`` (every PDE parameter, defaults included) with
+    :meth:`DataSpec.generator` of the split.
+    """
+    import h5py
+
+    from mgno.pde.registry import get_pde, parse_params
+
+    assert task.data is not None
+    want = task.data.generator(split)
+    pde = get_pde(want["pde"])
+    expected = {"pde": pde.name, "seed": want["seed"], "n_total": want["n"],
+                "resolution": want["resolution"], "params": parse_params(pde, want["params"])}
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            found = {"pde": _text(a.get("pde")), "seed": _int(a.get("seed")),
+                     "n_total": _int(a.get("n_total")), "resolution": _int(a.get("resolution")),
+                     "params": json.loads(_text(a.get("params")) or "null")}
+    except (OSError, ValueError) as err:
+        return f"an unreadable file ({err})"
+    for key, value in expected.items():
+        if found[key] != value:
+            return f"{key}={_short(found[key])}, not {_short(value)}"
+    return None
+
+
+def _text(v: Any) -> str | None:
+    return v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v, sort_keys=True) if isinstance(v, dict) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_existing(path: Path, task: Task, split: int, force: bool) -> bool:
+    """True when ``path`` holds the split; with ``force``, a stale file is removed (False)."""
+    if not path.is_file():
+        return False
+    diff = generated_mismatch(path, task, split)
+    if diff is None:
+        return True
+    if not force:
+        raise InputError(f"{path}: generated with {diff} (the {task.name} task's); expected "
+                         "--force to generate it again, or another --out")
+    print(f"mgno bench: {path}: generated with {diff}; --force: generating it again",
+          file=sys.stderr, flush=True)
+    path.unlink()
+    return False
+
+
 def ensure_data(
     out: Path,
     task: Task,
@@ -131,11 +191,14 @@ def ensure_data(
     deadline: float | None = None,
     threads: int | None = None,
     workers: int = 1,
+    force: bool = False,
 ) -> bool:
     """Generate the task's missing splits, each by ``mgno generate`` in a child process.
 
     ``workers`` > 1 generates every split in that many processes (``--workers``).
-    Finished files are kept; a generation stopped at ``deadline`` (SIGTERM)
+    Finished files are kept when they hold what the task generates
+    (:func:`generated_mismatch`); one generated otherwise is refused, or with
+    ``force`` generated again. A generation stopped at ``deadline`` (SIGTERM)
     leaves its ``.partial`` file, which the next call continues.
 
     Returns
@@ -146,7 +209,8 @@ def ensure_data(
     Raises
     ------
     InputError
-        A free-form task's file is missing.
+        A free-form task's file is missing, or a profile's file holds other
+        data than its task generates (without ``force``).
     """
     paths = data_paths(out, task)
     if task.data is None:
@@ -155,7 +219,7 @@ def ensure_data(
                 raise InputError(f"{p}: no such data file; expected an mgno HDF5 data set")
         return True
     for split, path in enumerate(paths):
-        if path is None or path.is_file():
+        if path is None or _check_existing(path, task, split, force):
             continue
         if deadline is not None and time.monotonic() >= deadline:
             return False
@@ -180,4 +244,4 @@ def describe(task: Task, paths: tuple[Path, Path | None, Path]) -> dict[str, Any
             "n_val": d.n_val, "n_test": d.n_test, "seed": d.seed}
 
 
-__all__ = ["data_paths", "describe", "ensure_data", "fingerprint"]
+__all__ = ["data_paths", "describe", "ensure_data", "fingerprint", "generated_mismatch"]

@@ -250,7 +250,8 @@ def _prepare(trs: list[_TaskRun], cfg: BenchConfig, chosen: list[str], code: dic
     for tr in trs:
         with sigterm_stops_children():
             if not ensure_data(out, tr.task, device=gen_device, progress=cfg.progress,
-                               deadline=deadline, threads=cfg.threads, workers=cfg.jobs):
+                               deadline=deadline, threads=cfg.threads, workers=cfg.jobs,
+                               force=cfg.force):
                 return True
         tr.plans = []
         for family in chosen:
