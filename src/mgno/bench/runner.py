@@ -336,6 +336,13 @@ def _report_task(tr: _TaskRun, cfg: BenchConfig, chosen: list[str], memo: dict) 
     return complete
 
 
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # absent, or holds the files of a job that was cut short
+
+
 def _default_command(cfg: BenchConfig, chosen: list[str]) -> str:
     return f"mgno.bench.run_bench({str(cfg.out)!r}, profile={cfg.profile!r}, models={chosen})"
 
@@ -360,6 +367,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     complete = not stopped
     for tr in trs:
         complete = _report_task(tr, cfg, chosen, memo) and complete
+    _remove_if_empty(out / JOBS_DIR)
     results.update(complete=complete, load_avg_end=load_average(), finished_utc=utc_now())
     atomic_write_json(out / RESULTS_JSON, results)
     atomic_write_text(out / RESULTS_MD, format_results(results))
