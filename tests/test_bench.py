@@ -257,6 +257,7 @@ def test_run_spec_and_job_files_round_trip_and_validate(tmp_path):
     # the key follows what a run computes, not where its files are
     moved = replace(spec, train_data={**data, "path": "/e/t.h5", "size": 11})
     assert moved.key() == spec.key()
+    assert replace(spec, recipe={**spec.recipe, "device": "cpu"}).key() == spec.key()
     for changed in (replace(spec, recipe={"epochs": 2, "lr": 2e-3}),
                     replace(spec, train_data={**data, "content_sha256": "cd"}),
                     replace(spec, code={"mgno": "0.1.0", "source_sha256": "01"}),

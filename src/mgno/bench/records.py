@@ -84,7 +84,7 @@ def cache_key(**parts: Any) -> str:
 
 
 def eval_key(spec: RunSpec, test: dict[str, Any], device: str) -> str:
-    """Key of a run's evaluation: its spec, the test file's content and the device."""
+    """Key of a run's evaluation: its spec, the test file's content and the device it runs on."""
     return cache_key(run=spec.key(), test=test["content_sha256"], device=device)
 
 

@@ -264,7 +264,7 @@ def _prepare(trs: list[_TaskRun], cfg: BenchConfig, chosen: list[str], code: dic
 
 def _evaluate(plan: Plan, test: dict, cfg: BenchConfig) -> dict[str, Any] | None:
     """The cached evaluation of a finished run, or a new one (None if it failed)."""
-    key = eval_key(plan.spec, test, cfg.device)
+    key = eval_key(plan.spec, test, cfg.resolved_device())
     if plan.evaluation and plan.evaluation.get("key") == key:
         return plan.evaluation["result"]
     job_dir = Path(cfg.out) / JOBS_DIR
@@ -284,7 +284,8 @@ def _step_costs(tr: _TaskRun, done: list[Plan], test: dict, cfg: BenchConfig
     """Equal-load step costs of a task's finished runs (cached under their specs' key)."""
     task_dir = done[0].run_dir.parent
     batch = read_run_config(done[0].run_dir).get("train", {}).get("batch_size", 8)
-    key = steps_key({p.spec.family: p.spec for p in done}, test, batch, cfg.device)
+    key = steps_key({p.spec.family: p.spec for p in done}, test, batch,
+                    cfg.resolved_device())
     cached = read_json(task_dir / STEPS_FILE, None)
     if isinstance(cached, dict) and cached.get("key") == key:
         return cached["ms_per_sample"]

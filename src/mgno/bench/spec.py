@@ -177,8 +177,13 @@ class RunSpec:
         return cls(**f)
 
     def identity(self) -> dict[str, Any]:
-        """:meth:`to_dict` without where the data files are (their content stays)."""
+        """:meth:`to_dict` without where the data files are (their content stays).
+
+        The recipe's ``device`` is left out too: ``device`` holds where the
+        run trains, with ``auto`` resolved.
+        """
         d = self.to_dict()
+        d["recipe"].pop("device", None)
         for name in ("train_data", "val_data"):
             if d[name] is not None:
                 d[name] = {k: v for k, v in d[name].items() if k not in _WHERE}
