@@ -144,7 +144,7 @@ def test_changed_data_is_not_reused(finished, files, tmp_path):
         _again(out, tr, va, te)
 
 
-def test_unfinished_run_needs_resume(finished, files, tmp_path):
+def test_unfinished_run_needs_resume(finished, files, tmp_path, capsys):
     from mgno.bench.records import plan_run
 
     data, val, test = files
@@ -158,9 +158,11 @@ def test_unfinished_run_needs_resume(finished, files, tmp_path):
     spec = RunSpec.from_dict(rec["spec"])
     plan = plan_run(out / FNO, spec, resume=True, force=False, label="custom/fno")
     assert plan.resume and not plan.finished and plan.runs == rec["runs"]
+    # stopped before its first checkpoint: --resume starts it from the beginning
     (out / FNO / STATE).unlink()
-    with pytest.raises(InputError, match="without a checkpoint"):
-        plan_run(out / FNO, spec, resume=True, force=False, label="custom/fno")
+    plan = plan_run(out / FNO, spec, resume=True, force=False, label="custom/fno")
+    assert not plan.resume and plan.runs == [] and not (out / FNO).exists()
+    assert "before its first checkpoint; --resume" in capsys.readouterr().err
 
 
 def test_foreign_run_directory_is_refused(files, tmp_path):

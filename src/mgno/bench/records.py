@@ -149,9 +149,9 @@ def _no_record(run_dir: Path) -> str:
             "or an older mgno bench's); expected --force to train it again, or another --out")
 
 
-def _discard(run_dir: Path, why: str) -> None:
-    print(f"mgno bench: {run_dir}: {why}; --force: training it again", file=sys.stderr,
-          flush=True)
+def _discard(run_dir: Path, why: str, flag: str = "--force") -> None:
+    print(f"mgno bench: {run_dir}: {why}; {flag}: training it from the beginning",
+          file=sys.stderr, flush=True)
     if run_dir.is_dir():
         shutil.rmtree(run_dir)
     record_path(run_dir).unlink(missing_ok=True)
@@ -183,8 +183,9 @@ def plan_run(run_dir: Path, spec: RunSpec, *, resume: bool, force: bool, label: 
     InputError
         The run was trained with another spec, or holds files without a
         record, or is unfinished without ``resume`` (none of these with
-        ``force``, which deletes such a run and trains it again); or its
-        directory holds a config but no checkpoint to resume from.
+        ``force``, which deletes such a run and trains it again). A run
+        stopped before its first checkpoint has nothing to resume from: with
+        ``resume`` it starts again from the beginning, saying so.
     """
     rec = _reusable(run_dir, spec, force)
     runs = rec["runs"] if rec else []
@@ -199,9 +200,7 @@ def plan_run(run_dir: Path, spec: RunSpec, *, resume: bool, force: bool, label: 
         _discard(run_dir, "unfinished and no --resume")
         runs, has_run = [], False
     if has_run and not (run_dir / STATE).is_file():
-        if not force:
-            raise InputError(f"{run_dir}: {CONFIG} without a checkpoint; expected a complete "
-                             "run directory (--force starts it again)")
-        _discard(run_dir, f"{CONFIG} without a checkpoint")
+        _discard(run_dir, "stopped before its first checkpoint",
+                 "--resume" if resume else "--force")
         runs, has_run = [], False
     return Plan(label, run_dir, spec, runs, None, finished=False, resume=has_run)
