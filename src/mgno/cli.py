@@ -366,8 +366,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--resume", action="store_true", help="continue interrupted runs")
     p.add_argument("--force", action="store_true",
-                   help="delete and train again runs of another spec (lr, data, code...) "
-                        "instead of refusing them")
+                   help="redo instead of refusing what cannot be reused as it stands: runs "
+                        "of another spec (lr, data, code...) or without a bench record, "
+                        "profile data generated with other settings")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop (with a checkpoint) after this many seconds; rerun with --resume")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
