@@ -389,6 +389,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--resume", action="store_true", help="continue interrupted runs")
+    p.add_argument("--force", action="store_true",
+                   help="redo instead of refusing what cannot be reused as it stands: runs "
+                        "of another spec (lr, data, code...) or without a bench record, "
+                        "profile data generated with other settings")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="stop (with a checkpoint) after this many seconds; rerun with --resume")
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
@@ -400,15 +404,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print results.json on stdout")
 
 
-def _run_bench(args: argparse.Namespace) -> int:
+#: `mgno bench` options recorded in the command line of results.md (in this order).
+_BENCH_OPTIONS = ("profile", "data", "val", "test", "out", "models", "tasks", "preset", "epochs",
+                  "batch_size", "lr", "resume", "force", "time_limit", "threads", "jobs",
+                  "device", "quiet", "json")
+
+
+def _bench_command(args: argparse.Namespace) -> str:
     import shlex
 
-    from mgno.bench import RESULTS_MD, run_bench
-
     words = ["mgno", "bench"]
-    for name in ("profile", "data", "val", "test", "out", "models", "tasks", "preset", "epochs",
-                 "batch_size", "lr", "resume", "time_limit", "threads", "jobs", "device", "quiet",
-                 "json"):
+    for name in _BENCH_OPTIONS:
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
         if value is None or value is False or (name == "device" and value == "auto") or (
@@ -416,19 +422,24 @@ def _run_bench(args: argparse.Namespace) -> int:
             continue
         words += [flag] if value is True else [flag, *map(str, value if isinstance(
             value, list) else [value])]
-    command = " ".join(shlex.quote(w) for w in words)
-    res = run_bench(
-        args.out, profile=args.profile, data=args.data, val=args.val, test=args.test,
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mgno.bench import RESULTS_MD, BenchConfig, run_bench
+
+    res = run_bench(BenchConfig(
+        out=args.out, profile=args.profile, data=args.data, val=args.val, test=args.test,
         models=args.models, tasks=args.tasks, preset=args.preset, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, resume=args.resume, time_limit=args.time_limit,
-        threads=args.threads, jobs=args.jobs, device=args.device, progress=not args.quiet,
-        command=command,
-    )
+        batch_size=args.batch_size, lr=args.lr, resume=args.resume, force=args.force,
+        time_limit=args.time_limit, threads=args.threads, jobs=args.jobs, device=args.device,
+        progress=not args.quiet, command=_bench_command(args),
+    ))
     if args.json:
         _print_json(res)
     else:
-        from pathlib import Path
-
         print(Path(args.out) / RESULTS_MD)
     return 0 if res["complete"] else 130
 
