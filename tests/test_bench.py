@@ -307,7 +307,8 @@ def test_targets_from_the_runs_own_records(tmp_path):
         run = tmp_path / name
         run.mkdir()
         (run / METRICS).write_text("".join(
-            json.dumps({"epoch": e, "val_rel_l2": v, "seconds": s}) + "\n" for e, v, s in curve))
+            json.dumps({"epoch": e, "train_loss": v, "val_rel_l2": v, "seconds": s}) + "\n"
+            for e, v, s in curve))
         rows[name] = summarise(run, [{"max_rss_mib": 100.0}], {"rel_l2": 0.04 if
                                                                 name == "mgno" else 0.1})
     t = compare_targets(rows)
