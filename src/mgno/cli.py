@@ -98,16 +98,34 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- train
+class _ModelFamilies:
+    """``--model``'s choices: the registered families, looked up (importing torch)
+    only when a value is checked or the help is printed, so that building the
+    parser stays cheap."""
+
+    def _names(self) -> Sequence[str]:
+        from mgno.nn.registry import MODEL_FAMILIES
+
+        return MODEL_FAMILIES
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a neural operator on an HDF5 data set")
     p.add_argument("--data", required=True, help="training set (.h5)")
     p.add_argument("--val", default=None, help="validation set (default: hold out --val-fraction)")
     p.add_argument("--out", required=True, help="run directory to create (or to --resume)")
     p.add_argument("--preset", default=None, help="model and recipe of a paper experiment")
-    from mgno.nn.registry import MODEL_FAMILIES
-
-    p.add_argument("--model", default=None, choices=MODEL_FAMILIES, metavar="MODEL",
-                   help=f"network family: {', '.join(MODEL_FAMILIES)}")
+    p.add_argument("--model", default=None, choices=_ModelFamilies(), metavar="MODEL",
+                   help="network family: %(choices)s")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
