@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch first, pinned: this version's CPU wheel lies on disk here; a looser
 	# requirement would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,export]'
 	touch $(STAMP)
 
 install: $(STAMP)

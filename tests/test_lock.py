@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mgno.lock import OutputBusyError, OutputLock, lock_path_for
+from mgno.lock import OutputBusyError, OutputLock, lock_holder, lock_path_for
 
 HOLD = """
 import sys, time
@@ -77,3 +77,16 @@ def test_unwritable_folder_is_one_line_input_error(tmp_path):
         target = ro / "data.h5"
     with pytest.raises(ValueError, match="cannot create the lock file"):
         OutputLock(target).acquire()
+
+
+def test_lock_holder_names_a_live_holder_and_creates_nothing(tmp_path):
+    target = tmp_path / "data.h5"
+    assert lock_holder(lock_path_for(target)) is None
+    assert not lock_path_for(target).exists()
+    proc = _holder(target)
+    try:
+        assert str(proc.pid) in lock_holder(lock_path_for(target))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert lock_holder(lock_path_for(target)) is None  # stale: nobody holds it

@@ -310,6 +310,37 @@ def _run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- export
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export a trained run to ONNX or torch.export (normalisers folded in)",
+        description="Export a run's best weights with its normalisers folded in, so the "
+        "exported graph maps raw inputs to raw outputs (docs/export.md).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", dest="fmt", default="onnx", choices=("onnx", "pt2"),
+                   help="onnx (needs pip install 'mgno[export]') or pt2 (torch.export)")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="skip the comparison of the written file with PyTorch")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from mgno.export import export_run
+
+    report = export_run(args.run_dir, args.out, fmt=args.fmt, force=args.force, check=args.check)
+    for note in report.notes:
+        print(f"mgno: {note}", file=sys.stderr)
+    if args.json:
+        _print_json(report.to_dict())
+        return 0
+    checked = ", ".join(f"{grid}: {diff:.1e}" for grid, diff in report.parity.items())
+    print(f"{report.path} ({report.format}, epoch {report.epoch} weights; dynamic axes: "
+          f"{', '.join(report.dynamic_axes)}; parity {checked or 'not checked'})")
+    return 0
+
+
 # --------------------------------------------------------------------------- generate
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -473,6 +504,7 @@ _VERBS: list[tuple[str, Callable, Callable]] = [
     ("eval", _add_eval, _run_eval),
     ("predict", _add_predict, _run_predict),
     ("plot", _add_plot, _run_plot),
+    ("export", _add_export, _run_export),
     ("generate", _add_generate, _run_generate),
     ("convert", _add_convert, _run_convert),
     ("bench", _add_bench, _run_bench),

@@ -164,4 +164,23 @@ class OutputLock:
         self.release()
 
 
-__all__ = ["OutputBusyError", "OutputLock", "lock_path_for"]
+def lock_holder(lock_file: str | os.PathLike) -> str | None:
+    """Who holds the lock file now (one line), or None; never creates or takes it.
+
+    For readers that want to know whether an output is still being written
+    (``mgno export`` of a run still training, say).
+    """
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder_line(_read_record(fd) or {})
+    finally:
+        os.close(fd)
+    return None
+
+
+__all__ = ["OutputBusyError", "OutputLock", "lock_holder", "lock_path_for"]

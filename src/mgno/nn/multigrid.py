@@ -36,7 +36,7 @@ NORMS = ("none", "group", "instance")
 
 def level_shapes(grid: Sequence[int], levels: int) -> list[tuple[int, ...]]:
     """Grid shape of every level, finest first (each axis ``n -> ceil(n / 2)``)."""
-    shapes = [tuple(int(n) for n in grid)]
+    shapes = [tuple(grid)]  # no int(): export keeps symbolic sizes symbolic
     for _ in range(levels - 1):
         shapes.append(tuple(coarse_size(n) for n in shapes[-1]))
     return shapes
