@@ -82,6 +82,40 @@ class LoadedRun:
             raise InputError(f"--batch-size: found {batch_size}, expected an integer >= 1")
         return batch_size or self.batch_size
 
+    def predict_arrays(
+        self, inputs: np.ndarray, steps: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Predictions for NumPy inputs, in the data's physical units.
+
+        Parameters
+        ----------
+        inputs
+            Steady runs: ``(N, C_in, *grid)``; trajectory runs: windows
+            ``(N, window, C, *grid)``. Any grid: other grids follow the
+            resolution strategy the run was loaded with.
+        steps
+            Trajectory runs: frames to roll out (default: the run's ``steps_out``).
+        batch_size
+            Samples per forward pass (default: the run's evaluation batch size).
+
+        Returns
+        -------
+        numpy.ndarray, float32
+            Steady ``(N, C_out, *grid)``; trajectory ``(N, steps, C, *grid)``.
+        """
+        x = torch.as_tensor(np.asarray(inputs, dtype=np.float32))
+        want = 2 + len(self.predictor.grid or ()) + (0 if self.task.steady else 1)
+        if self.predictor.grid and x.ndim != want:
+            raise InputError(f"inputs: shape {tuple(x.shape)} has {x.ndim} axes, expected {want} "
+                             "(batch, " + ("channels" if self.task.steady else "window, channels")
+                             + ", *grid)")
+        steps = None if self.task.steady else (steps or self.train_config.steps_out)
+        out = []
+        with torch.no_grad():
+            for chunk in x.split(self.batch(batch_size)):
+                out.append(self.task.apply(self.predictor, chunk.to(self.device), steps).cpu())
+        return torch.cat(out).numpy()
+
 
 def load_run(
     run_dir: str | os.PathLike,
