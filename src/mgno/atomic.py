@@ -34,7 +34,8 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS and file system allow)."""
     try:  # make the rename itself durable (not possible on every OS or file system)
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -94,7 +95,7 @@ def atomic_path(path: str | os.PathLike, *, make_folder: bool = False) -> Iterat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -115,4 +116,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "fsync_folder",
+]
