@@ -37,7 +37,8 @@ def _cgroup_limit() -> int | None:
 def available_memory() -> int | None:
     """Bytes of memory this process can still allocate (None when unknown).
 
-    The smaller of ``MemAvailable`` in ``/proc/meminfo`` and the cgroup limit.
+    The smallest of ``MemAvailable`` in ``/proc/meminfo``, the cgroup limit
+    and what the address-space limit (``ulimit -v``) leaves.
     """
     found = None
     try:
@@ -55,7 +56,27 @@ def available_memory() -> int | None:
     limit = _cgroup_limit()
     if limit is not None:
         found = limit if found is None else min(found, limit)
+    room = _address_space_left()
+    if room is not None:
+        found = room if found is None else min(found, room)
     return found
+
+
+def _address_space_left() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process, or None."""
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(soft)
 
 
 def writable_bytes(folder: str | os.PathLike) -> tuple[int | None, str]:

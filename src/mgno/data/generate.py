@@ -210,7 +210,7 @@ def _check_memory(plan: _Plan, workers: int) -> None:
     """Refuse, before anything is allocated, a batch that cannot fit in memory."""
     stored, work = sample_cost(plan.spec, plan.resolution, plan.params)
     per_batch = min(plan.batch_size, len(plan.indices)) * (work + 2 * stored * plan.dtype.itemsize)
-    at_once = min(workers, len(plan.batches()))
+    at_once = min(workers, -(-len(plan.indices) // plan.batch_size))
     need = per_batch * at_once
     avail = available_memory()
     if avail is not None and need > avail:

@@ -345,7 +345,7 @@ def write_steady(
     dtype = _storage_dtype(x, y)
     with atomic_path(path) as tmp, h5_create(tmp, path) as f:
         f.attrs.update(attrs)
-        ds = create_datasets(f, {"inputs": x.shape, "outputs": y.shape}, dtype)
+        ds = create_datasets(f, {"inputs": x.shape, "outputs": y.shape}, dtype, preallocate=True)
         ds["inputs"][...] = x
         ds["outputs"][...] = y
     return Path(path)
@@ -396,7 +396,7 @@ def write_trajectories(
     )
     with atomic_path(path) as tmp, h5_create(tmp, path) as f:
         f.attrs.update(attrs)
-        ds = create_datasets(f, {"trajectories": u.shape}, _storage_dtype(u))
+        ds = create_datasets(f, {"trajectories": u.shape}, _storage_dtype(u), preallocate=True)
         ds["trajectories"][...] = u
         f.create_dataset("times", data=t)
     return Path(path)
