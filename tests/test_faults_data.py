@@ -392,3 +392,29 @@ def test_file_size_limit_in_convert_is_one_line_and_leaves_nothing(tmp_path):
     assert len(lines) == 2 and all(line.startswith("mgno: error: c.h5") for line in lines), err
     assert "file size limit" in lines[0] and "File too large" in lines[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+
+
+@pytest.mark.parametrize("failure", ["nan", "blew up"])
+def test_solver_failure_from_parameters_is_one_line(tmp_path, capsys, monkeypatch, failure):
+    import dataclasses
+
+    real = gen.get_pde
+
+    def broken(name):
+        spec = real(name)
+
+        def generate(rngs, resolution, params, device=None):
+            arrays = spec.generate(rngs, resolution, params, device)
+            if failure == "blew up":
+                raise RuntimeError("poisson solution blew up; lower cfl")
+            arrays["outputs"][-1, 0, 3, 3] = np.nan
+            return arrays
+
+        return dataclasses.replace(spec, generate=generate)
+
+    monkeypatch.setattr(gen, "get_pde", broken)
+    out = tmp_path / "n.h5"
+    assert main([*ARGV, "--param", "sigma=3", "--out", str(out)]) == 2
+    err = _one_line_error(capsys.readouterr().err)
+    assert "'sigma': 3.0" in err and "expected parameters for which the solver converges" in err
+    assert not out.exists()

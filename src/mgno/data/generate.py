@@ -34,6 +34,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ layout 1 (a ``done`` mask without checksums) are not resumed."""
 
 CHECKSUMS = "sample_checksums"
 """Per-sample checksum dataset: blake2b-64 of the sample's bytes, 0 = not written."""
+
+_NUMERICAL = re.compile(r"blew up|did not (reach|converge)|solve failed|not converge")
+"""Generator failures that come from the parameters (a blow-up, no convergence)."""
 
 MAX_SEED = 2**63 - 1
 _CHUNK_LIMIT = 2**32 - 1  # HDF5 chunks (one sample each) hold less than 4 GiB
@@ -439,7 +443,23 @@ def _run_batch(
         torch.set_num_threads(threads)
     spec = get_pde(name)
     rngs = [sample_rng(seed, i) for i in indices]
-    return indices, spec.generate(rngs, resolution, params, device)
+    changed = {k: v for k, v in params.items() if v != spec.defaults.get(k)}
+    try:
+        arrays = spec.generate(rngs, resolution, params, device)
+    except RuntimeError as err:
+        if not _NUMERICAL.search(str(err)):
+            raise
+        raise InputError(f"{spec.name} at --resolution {resolution} with parameters {changed}: "
+                         f"{str(err)[:160]}; expected parameters for which the solver "
+                         "converges") from None
+    for key in ("inputs", "outputs", "trajectories"):
+        if key in arrays and not np.all(np.isfinite(arrays[key])):
+            raise InputError(
+                f"{spec.name} at --resolution {resolution} with parameters {changed} gives "
+                f"non-finite {key} (samples {indices[0]}-{indices[-1]}), expected parameters "
+                "for which the solver converges"
+            )
+    return indices, arrays
 
 
 def _results(name, batches, seed, resolution, params, device, workers, threads):

@@ -1,0 +1,125 @@
+"""Kill `mgno generate` at random instants, resume it, compare with an uninterrupted run.
+
+Each trial starts a fresh generation in a child process, sends it SIGKILL at
+an instant drawn (seeded) uniformly over the writing phase of an uninterrupted
+run (from the moment ``OUT.partial`` appears to the end), runs the same
+command again to completion and compares the final file, sample for sample
+and bit for bit, with the uninterrupted one.
+
+    nice -n 10 python benchmarks/fault_generate_kills.py \
+        [--trials 20] [--seed 0] [--out benchmarks/results_fault_generate_kills.json]
+
+Raw results (every trial) go to the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mgno.atomic import atomic_write_json
+
+COMMAND = ["generate", "darcy", "--n", "160", "--resolution", "33", "--batch-size", "4",
+           "--seed", "0", "--no-progress"]
+
+
+def _run(out: Path, kill_at: float | None = None) -> dict:
+    """Run the generation; SIGKILL it ``kill_at`` seconds after the start (if given)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "mgno.cli", *COMMAND, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = Path(f"{out}.partial")
+    seen_partial = None
+    while proc.poll() is None:
+        now = time.monotonic() - t0
+        if seen_partial is None and partial.exists():
+            seen_partial = now
+        if kill_at is not None and now >= kill_at:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    _out, err = proc.communicate()
+    return {"rc": proc.returncode, "seconds": time.monotonic() - t0, "partial_at": seen_partial,
+            "stderr": err.strip().splitlines()[-3:]}
+
+
+def _written(partial: Path) -> int | None:
+    """Samples with a checksum in a partial file (None when there is none)."""
+    if not partial.exists():
+        return None
+    with h5py.File(partial, "r") as f:
+        return int(np.count_nonzero(f["sample_checksums"][...]))
+
+
+def _compare(path: Path, reference: Path) -> dict:
+    with h5py.File(path, "r") as a, h5py.File(reference, "r") as b:
+        differing = 0
+        for key in ("inputs", "outputs"):
+            x, y = a[key][...], b[key][...]
+            same = np.all(x.reshape(len(x), -1) == y.reshape(len(y), -1), axis=1)
+            differing = max(differing, int((~same).sum()))
+        complete = bool(a.attrs["complete"])
+    return {"identical": differing == 0 and complete, "samples_differing": differing,
+            "complete": complete}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(Path(__file__).with_name(
+        "results_fault_generate_kills.json")))
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory(prefix="mgno_kills_") as tmp:
+        reference = Path(tmp) / "reference.h5"
+        ref = _run(reference)
+        assert ref["rc"] == 0, ref
+        start, end = ref["partial_at"] or 0.0, ref["seconds"]
+        trials = []
+        for i in range(args.trials):
+            out = Path(tmp) / f"trial{i}.h5"
+            kill_at = float(rng.uniform(start, end))
+            killed = _run(out, kill_at)
+            written = _written(Path(f"{out}.partial"))
+            resumed = _run(out)
+            row = {"trial": i, "kill_at_s": round(kill_at, 3), "killed_rc": killed["rc"],
+                   "finished_before_kill": killed["rc"] == 0,
+                   "samples_checksummed_at_kill": written, "resume_rc": resumed["rc"],
+                   "resume_seconds": round(resumed["seconds"], 2),
+                   "resume_stderr": resumed["stderr"]}
+            row.update(_compare(out, reference) if out.exists() else {"identical": False})
+            trials.append(row)
+            print(f"trial {i}: kill at {kill_at:.2f} s, {written} samples checksummed, "
+                  f"resume rc {resumed['rc']}, identical {row['identical']}", file=sys.stderr)
+    summary = {
+        "trials": len(trials),
+        "identical": sum(t["identical"] for t in trials),
+        "killed_mid_run": sum(t["killed_rc"] == -signal.SIGKILL for t in trials),
+        "resume_exit_0": sum(t["resume_rc"] == 0 for t in trials),
+        "partial_samples_at_kill": [t["samples_checksummed_at_kill"] for t in trials],
+    }
+    atomic_write_json(args.out, {
+        "command": "mgno " + " ".join(COMMAND) + " --out FILE.h5",
+        "benchmark": "nice -n 10 python benchmarks/fault_generate_kills.py "
+                     f"--trials {args.trials} --seed {args.seed}",
+        "reference": {"seconds": round(ref["seconds"], 2),
+                      "partial_appeared_s": ref["partial_at"]},
+        "load_average_at_end": list(os.getloadavg()),
+        "summary": summary,
+        "trials": trials,
+    })
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
