@@ -7,7 +7,11 @@ command again to completion and compares the final file, sample for sample
 and bit for bit, with the uninterrupted one.
 
     nice -n 10 python benchmarks/fault_generate_kills.py \
-        [--trials 20] [--seed 0] [--out benchmarks/results_fault_generate_kills.json]
+        [--trials 20] [--seed 0] [--n 64] [--out benchmarks/results_fault_generate_kills.json]
+
+The children run with one torch thread (OMP_NUM_THREADS=1): the figures are
+about correctness, and one thread keeps a loaded machine from slowing the
+solver down by oversubscription.
 
 Raw results (every trial) go to the JSON file.
 """
@@ -28,15 +32,16 @@ import numpy as np
 
 from mgno.atomic import atomic_write_json
 
-COMMAND = ["generate", "darcy", "--n", "160", "--resolution", "33", "--batch-size", "4",
-           "--seed", "0", "--no-progress"]
+COMMAND = ["generate", "darcy", "--resolution", "33", "--batch-size", "4", "--seed", "0",
+           "--no-progress"]
 
 
-def _run(out: Path, kill_at: float | None = None) -> dict:
+def _run(command: list[str], out: Path, kill_at: float | None = None) -> dict:
     """Run the generation; SIGKILL it ``kill_at`` seconds after the start (if given)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mgno.cli", *COMMAND, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mgno.cli", *command, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     partial = Path(f"{out}.partial")
     seen_partial = None
     while proc.poll() is None:
@@ -76,22 +81,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=int, default=64, help="samples per generation")
     parser.add_argument("--out", default=str(Path(__file__).with_name(
         "results_fault_generate_kills.json")))
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    command = [*COMMAND, "--n", str(args.n)]
     with tempfile.TemporaryDirectory(prefix="mgno_kills_") as tmp:
         reference = Path(tmp) / "reference.h5"
-        ref = _run(reference)
+        ref = _run(command, reference)
         assert ref["rc"] == 0, ref
         start, end = ref["partial_at"] or 0.0, ref["seconds"]
         trials = []
         for i in range(args.trials):
             out = Path(tmp) / f"trial{i}.h5"
             kill_at = float(rng.uniform(start, end))
-            killed = _run(out, kill_at)
+            killed = _run(command, out, kill_at)
             written = _written(Path(f"{out}.partial"))
-            resumed = _run(out)
+            resumed = _run(command, out)
             row = {"trial": i, "kill_at_s": round(kill_at, 3), "killed_rc": killed["rc"],
                    "finished_before_kill": killed["rc"] == 0,
                    "samples_checksummed_at_kill": written, "resume_rc": resumed["rc"],
@@ -109,9 +116,9 @@ def main() -> None:
         "partial_samples_at_kill": [t["samples_checksummed_at_kill"] for t in trials],
     }
     atomic_write_json(args.out, {
-        "command": "mgno " + " ".join(COMMAND) + " --out FILE.h5",
+        "command": "mgno " + " ".join(command) + " --out FILE.h5",
         "benchmark": "nice -n 10 python benchmarks/fault_generate_kills.py "
-                     f"--trials {args.trials} --seed {args.seed}",
+                     f"--trials {args.trials} --seed {args.seed} --n {args.n}",
         "reference": {"seconds": round(ref["seconds"], 2),
                       "partial_appeared_s": ref["partial_at"]},
         "load_average_at_end": list(os.getloadavg()),

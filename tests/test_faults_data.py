@@ -418,3 +418,27 @@ def test_solver_failure_from_parameters_is_one_line(tmp_path, capsys, monkeypatc
     err = _one_line_error(capsys.readouterr().err)
     assert "'sigma': 3.0" in err and "expected parameters for which the solver converges" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("verb", ["generate", "convert"])
+def test_links_and_devices_are_never_replaced_even_with_force(tmp_path, capsys, verb):
+    target = tmp_path / "real.h5"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link.h5"
+    link.symlink_to(target)
+    src = tmp_path / "s.npz"
+    np.savez(src, x=np.zeros((2, 9, 9)), y=np.ones((2, 9, 9)))
+    for out in (link, Path("/dev/null")):
+        argv = ([*ARGV, "--out", str(out), "--force"] if verb == "generate"
+                else ["convert", str(src), "--out", str(out), "--force"])
+        assert main(argv) == 2
+        assert "not a regular file" in _one_line_error(capsys.readouterr().err)
+    assert link.is_symlink() and target.read_bytes() == b"keep"
+    assert Path("/dev/null").is_char_device()
+
+
+def test_convert_refuses_a_pipe_as_source(tmp_path, capsys):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    assert main(["convert", str(fifo), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "not a regular file" in _one_line_error(capsys.readouterr().err)

@@ -98,6 +98,21 @@ def atomic_path(path: str | os.PathLike, *, make_folder: bool = False) -> Iterat
     fsync_folder(folder)
 
 
+def check_replaceable(out: str | os.PathLike, force: bool) -> None:
+    """Refuse an existing output without ``force``, and always one that is not a plain file.
+
+    A symbolic link or a device (``--out /dev/null``) is never replaced: the
+    final rename would put a file in its place.
+    """
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise InputError(f"--out {out} exists and is not a regular file (a link or a device), "
+                         "expected a new name or a data file")
+    if out.exists() and not force:
+        raise InputError(f"--out {out} already exists; pass --force to replace it, or choose "
+                         "another name")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` (folders created), flushed to disk before the rename."""
     with atomic_path(path, make_folder=True) as tmp, open(tmp, "wb") as fh:
@@ -118,6 +133,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 __all__ = [
     "atomic_path",
+    "check_replaceable",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mgno.atomic import check_replaceable
 from mgno.data.capacity import available_memory, human_bytes, writable_bytes
 from mgno.data.h5safe import contained_dataset, contained_keys
 from mgno.data.schema import STEADY, TRAJECTORY, write_steady, write_trajectories
@@ -95,8 +96,14 @@ def sniff_format(path: str | os.PathLike) -> str:
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a data file")
-    with open(path, "rb") as fh:
-        head = fh.read(128)
+    if not path.is_file():
+        raise InputError(f"{path}: is not a regular file (a device or a pipe), expected a "
+                         "data file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(128)
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror}), expected a data file") from None
     if head.startswith(b"MATLAB 7.3 MAT-file"):
         return "mat73"
     if head.startswith(b"MATLAB"):
@@ -445,9 +452,7 @@ def convert(
     if not folder.is_dir():
         raise InputError(f"--out {out}: folder {folder} does not exist")
     with OutputLock(out):
-        if out.exists() and not force:
-            raise InputError(f"--out {out} already exists; pass --force to replace it, or "
-                             "choose another name")
+        check_replaceable(out, force)
         return _convert(src, out, boundary=boundary, pde=pde, keys=keys, command=command)
 
 

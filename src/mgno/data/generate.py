@@ -44,7 +44,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mgno.atomic import fsync_folder
+from mgno.atomic import check_replaceable, fsync_folder
 from mgno.data.capacity import available_memory, human_bytes, writable_bytes
 from mgno.data.h5safe import (
     H5_ERRORS,
@@ -482,12 +482,6 @@ def _results(name, batches, seed, resolution, params, device, workers, threads):
             raise
 
 
-def _check_output(out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise InputError(f"--out {out} already exists; pass --force to replace it, or choose "
-                         "another name")
-
-
 def generate_dataset(
     pde: str,
     n: int,
@@ -561,7 +555,7 @@ def generate_dataset(
         if lock.stale_holder:
             print(f"mgno: {plan.out}: the previous writer ({lock.stale_holder}) died; "
                   "taking over", file=sys.stderr)
-        _check_output(plan.out, force)
+        check_replaceable(plan.out, force)
         trusted = _open_partial(plan, force)
         if trusted is None:
             stored, _work = sample_cost(plan.spec, plan.resolution, plan.params)
