@@ -316,6 +316,7 @@ def test_absurd_sizes_are_refused_before_allocating(tmp_path):
     (["--param", "sigma=nan"], "sigma"),
     (["--param", "tau=garbage"], "tau"),
     (["--workers", "100000"], "--workers"),
+    (["--batch-size", "0"], "--batch-size"),
 ])
 def test_garbage_options_are_one_line(tmp_path, capsys, extra, needle):
     out = tmp_path / "a.h5"

@@ -117,7 +117,6 @@ def shard_range(n: int, shard: tuple[int, int], batch_size: int = 1) -> range:
     return range(min(lo * batch_size, n), min(hi * batch_size, n))
 
 
-
 def _check_out(out: Path) -> None:
     folder = out.parent if str(out.parent) else Path(".")
     if out.is_dir():
@@ -187,10 +186,10 @@ def _plan(pde, n, resolution, seed, out, params, shard, batch_size, command, dty
             f"--resolution {resolution} is below the minimum for {spec.name}, "
             f"expected >= {spec.min_resolution}"
         )
-    n = _int_option(n, "--n (samples)", 1)
+    n = _int_option(n, "--n", 1)
     seed = _int_option(seed, "--seed", 0, MAX_SEED)
     shard_t = parse_shard(shard)
-    bs = _int_option(batch_size or spec.batch_size, "--batch-size", 1)
+    bs = _int_option(spec.batch_size if batch_size is None else batch_size, "--batch-size", 1)
     indices = shard_range(n, shard_t, bs)
     if not indices:
         raise InputError(
