@@ -1,10 +1,11 @@
 """Kill `mgno generate` at random instants, resume it, compare with an uninterrupted run.
 
-Each trial starts a fresh generation in a child process, sends it SIGKILL at
-an instant drawn (seeded) uniformly over the writing phase of an uninterrupted
-run (from the moment ``OUT.partial`` appears to the end), runs the same
-command again to completion and compares the final file, sample for sample
-and bit for bit, with the uninterrupted one.
+Each trial starts a fresh generation in a child process and sends it SIGKILL
+``u * W`` seconds after its ``OUT.partial`` appears, where ``W`` is the
+writing phase of an uninterrupted run (from the moment its partial file
+appeared to its end) and ``u`` is drawn (seeded) uniformly in [0, 1); it then
+runs the same command again to completion and compares the final file,
+sample for sample and bit for bit, with the uninterrupted one.
 
     nice -n 10 python benchmarks/fault_generate_kills.py \
         [--trials 20] [--seed 0] [--n 64] [--out benchmarks/results_fault_generate_kills.json]
@@ -37,7 +38,7 @@ COMMAND = ["generate", "darcy", "--resolution", "33", "--batch-size", "4", "--se
 
 
 def _run(command: list[str], out: Path, kill_at: float | None = None) -> dict:
-    """Run the generation; SIGKILL it ``kill_at`` seconds after the start (if given)."""
+    """Run the generation; SIGKILL it ``kill_at`` seconds after its partial file appears."""
     t0 = time.monotonic()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mgno.cli", *command, "--out", str(out)],
@@ -48,7 +49,7 @@ def _run(command: list[str], out: Path, kill_at: float | None = None) -> dict:
         now = time.monotonic() - t0
         if seen_partial is None and partial.exists():
             seen_partial = now
-        if kill_at is not None and now >= kill_at:
+        if kill_at is not None and seen_partial is not None and now >= seen_partial + kill_at:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.01)
@@ -95,18 +96,19 @@ def main() -> None:
         trials = []
         for i in range(args.trials):
             out = Path(tmp) / f"trial{i}.h5"
-            kill_at = float(rng.uniform(start, end))
+            kill_at = float(rng.uniform(0.0, end - start))
             killed = _run(command, out, kill_at)
             written = _written(Path(f"{out}.partial"))
             resumed = _run(command, out)
-            row = {"trial": i, "kill_at_s": round(kill_at, 3), "killed_rc": killed["rc"],
+            row = {"trial": i, "kill_after_partial_s": round(kill_at, 3),
+                   "partial_appeared_s": killed["partial_at"], "killed_rc": killed["rc"],
                    "finished_before_kill": killed["rc"] == 0,
                    "samples_checksummed_at_kill": written, "resume_rc": resumed["rc"],
                    "resume_seconds": round(resumed["seconds"], 2),
                    "resume_stderr": resumed["stderr"]}
             row.update(_compare(out, reference) if out.exists() else {"identical": False})
             trials.append(row)
-            print(f"trial {i}: kill at {kill_at:.2f} s, {written} samples checksummed, "
+            print(f"trial {i}: kill {kill_at:.2f} s into writing, {written} samples checksummed, "
                   f"resume rc {resumed['rc']}, identical {row['identical']}", file=sys.stderr)
     summary = {
         "trials": len(trials),
