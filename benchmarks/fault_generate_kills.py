@@ -1,11 +1,13 @@
-"""Kill `mgno generate` at random instants, resume it, compare with an uninterrupted run.
+"""Kill `mgno generate` at random points, resume it, compare with an uninterrupted run.
 
-Each trial starts a fresh generation in a child process and sends it SIGKILL
-``u * W`` seconds after its ``OUT.partial`` appears, where ``W`` is the
-writing phase of an uninterrupted run (from the moment its partial file
-appeared to its end) and ``u`` is drawn (seeded) uniformly in [0, 1); it then
-runs the same command again to completion and compares the final file,
-sample for sample and bit for bit, with the uninterrupted one.
+Each trial starts a fresh generation in a child process and picks its kill
+point (seeded): a sample count ``k`` uniform in [0, n) and a delay ``d``
+uniform in [0, one batch's time of the uninterrupted run). Once ``k`` samples
+carry a checksum in ``OUT.partial`` (read without HDF5 file locking), it waits
+``d`` and sends SIGKILL, so the kills spread over the whole writing phase and
+inside batches. It then runs the same command again to completion and
+compares the final file, sample for sample and bit for bit, with the
+uninterrupted one.
 
     nice -n 10 python benchmarks/fault_generate_kills.py \
         [--trials 20] [--seed 0] [--n 64] [--out benchmarks/results_fault_generate_kills.json]
@@ -37,22 +39,35 @@ COMMAND = ["generate", "darcy", "--resolution", "33", "--batch-size", "4", "--se
            "--no-progress"]
 
 
-def _run(command: list[str], out: Path, kill_at: float | None = None) -> dict:
-    """Run the generation; SIGKILL it ``kill_at`` seconds after its partial file appears."""
+def _checksummed(partial: Path) -> int | None:
+    """Samples with a checksum in a partial file being written (None: not there yet)."""
+    try:
+        with h5py.File(partial, "r", locking=False) as f:
+            return int(np.count_nonzero(f["sample_checksums"][...]))
+    except (OSError, KeyError, ValueError, RuntimeError):
+        return None
+
+
+def _run(command: list[str], out: Path, kill: tuple[int, float] | None = None) -> dict:
+    """Run the generation; with ``kill = (k, d)``, SIGKILL it ``d`` s after ``k`` samples."""
     t0 = time.monotonic()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mgno.cli", *command, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     partial = Path(f"{out}.partial")
-    seen_partial = None
+    seen_partial = reached = None
     while proc.poll() is None:
         now = time.monotonic() - t0
         if seen_partial is None and partial.exists():
             seen_partial = now
-        if kill_at is not None and seen_partial is not None and now >= seen_partial + kill_at:
+        if kill is not None and reached is None and seen_partial is not None:
+            done = _checksummed(partial)
+            if done is not None and done >= kill[0]:
+                reached = now
+        if reached is not None and now >= reached + kill[1]:
             proc.send_signal(signal.SIGKILL)
             break
-        time.sleep(0.01)
+        time.sleep(0.005)
     _out, err = proc.communicate()
     return {"rc": proc.returncode, "seconds": time.monotonic() - t0, "partial_at": seen_partial,
             "stderr": err.strip().splitlines()[-3:]}
@@ -92,15 +107,15 @@ def main() -> None:
         reference = Path(tmp) / "reference.h5"
         ref = _run(command, reference)
         assert ref["rc"] == 0, ref
-        start, end = ref["partial_at"] or 0.0, ref["seconds"]
+        batch_s = (ref["seconds"] - (ref["partial_at"] or 0.0)) / -(-args.n // 4)
         trials = []
         for i in range(args.trials):
             out = Path(tmp) / f"trial{i}.h5"
-            kill_at = float(rng.uniform(0.0, end - start))
-            killed = _run(command, out, kill_at)
+            kill = (int(rng.integers(0, args.n)), float(rng.uniform(0.0, batch_s)))
+            killed = _run(command, out, kill)
             written = _written(Path(f"{out}.partial"))
             resumed = _run(command, out)
-            row = {"trial": i, "kill_after_partial_s": round(kill_at, 3),
+            row = {"trial": i, "kill_after_samples": kill[0], "kill_delay_s": round(kill[1], 3),
                    "partial_appeared_s": killed["partial_at"], "killed_rc": killed["rc"],
                    "finished_before_kill": killed["rc"] == 0,
                    "samples_checksummed_at_kill": written, "resume_rc": resumed["rc"],
@@ -108,7 +123,7 @@ def main() -> None:
                    "resume_stderr": resumed["stderr"]}
             row.update(_compare(out, reference) if out.exists() else {"identical": False})
             trials.append(row)
-            print(f"trial {i}: kill {kill_at:.2f} s into writing, {written} samples checksummed, "
+            print(f"trial {i}: kill {kill[1]:.2f} s after {kill[0]} samples, {written} written, "
                   f"resume rc {resumed['rc']}, identical {row['identical']}", file=sys.stderr)
     summary = {
         "trials": len(trials),
@@ -122,7 +137,7 @@ def main() -> None:
         "benchmark": "nice -n 10 python benchmarks/fault_generate_kills.py "
                      f"--trials {args.trials} --seed {args.seed} --n {args.n}",
         "reference": {"seconds": round(ref["seconds"], 2),
-                      "partial_appeared_s": ref["partial_at"]},
+                      "partial_appeared_s": ref["partial_at"], "batch_seconds": batch_s},
         "load_average_at_end": list(os.getloadavg()),
         "summary": summary,
         "trials": trials,
