@@ -128,8 +128,15 @@ def main() -> None:
     summary = {
         "trials": len(trials),
         "identical": sum(t["identical"] for t in trials),
-        "killed_mid_run": sum(t["killed_rc"] == -signal.SIGKILL for t in trials),
+        "killed_by_sigkill": sum(t["killed_rc"] == -signal.SIGKILL for t in trials),
+        "killed_while_writing": sum(t["killed_rc"] == -signal.SIGKILL
+                                    and t["samples_checksummed_at_kill"] is not None
+                                    for t in trials),
+        "killed_after_rename": sum(t["killed_rc"] == -signal.SIGKILL
+                                   and t["samples_checksummed_at_kill"] is None
+                                   for t in trials),
         "resume_exit_0": sum(t["resume_rc"] == 0 for t in trials),
+        "resume_refused_complete_file": sum(t["resume_rc"] == 2 for t in trials),
         "partial_samples_at_kill": [t["samples_checksummed_at_kill"] for t in trials],
     }
     atomic_write_json(args.out, {
