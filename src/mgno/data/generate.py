@@ -221,8 +221,9 @@ def _check_memory(plan: _Plan, workers: int) -> None:
             f"one batch of {min(plan.batch_size, len(plan.indices))}")
         raise InputError(
             f"--resolution {plan.resolution} / --batch-size {plan.batch_size} / --workers "
-            f"{workers}: {what} {plan.spec.name} samples need about {human_bytes(need)} of "
-            f"memory, {human_bytes(avail)} available; expected a smaller size"
+            f"{workers}: solving {what} {plan.spec.name} samples takes about "
+            f"{human_bytes(need)} of memory, {human_bytes(avail)} available; expected a smaller "
+            "size"
         )
 
 
