@@ -1,7 +1,8 @@
 """Kill `mgno generate` at random points, resume it, compare with an uninterrupted run.
 
 Each trial starts a fresh generation in a child process and picks its kill
-point (seeded): a sample count ``k`` uniform in [0, n) and a delay ``d``
+point (seeded): a sample count ``k`` uniform in [0, n - 8) (two batches of 4
+are left, so that the kill lands before the final rename) and a delay ``d``
 uniform in [0, one batch's time of the uninterrupted run). Once ``k`` samples
 carry a checksum in ``OUT.partial`` (read without HDF5 file locking), it waits
 ``d`` and sends SIGKILL, so the kills spread over the whole writing phase and
@@ -111,7 +112,7 @@ def main() -> None:
         trials = []
         for i in range(args.trials):
             out = Path(tmp) / f"trial{i}.h5"
-            kill = (int(rng.integers(0, args.n)), float(rng.uniform(0.0, batch_s)))
+            kill = (int(rng.integers(0, max(1, args.n - 8))), float(rng.uniform(0.0, batch_s)))
             killed = _run(command, out, kill)
             written = _written(Path(f"{out}.partial"))
             resumed = _run(command, out)
