@@ -10,6 +10,7 @@ from mgno.data.schema import (
     BOUNDARY_CONDITIONS,
     SCHEMA_VERSION,
     DatasetInfo,
+    create_datasets,
     open_dataset,
     read_arrays,
     write_steady,
@@ -126,3 +127,37 @@ def test_corrupted_files_never_crash_unexpectedly(tmp_path, pos, junk):
     else:  # the junk hit bytes that do not matter: the data must be intact
         np.testing.assert_array_equal(arr["inputs"], x)
         np.testing.assert_array_equal(arr["outputs"], y)
+
+
+def test_preallocated_file_has_its_size_and_a_write_touches_only_its_chunk(tmp_path):
+    # the ground of crash-consistent generation: after creation, writing a
+    # sample changes the bytes of its chunk and nothing else of the file
+    path = tmp_path / "p.h5"
+    with h5py.File(path, "w") as f:
+        create_datasets(f, {"inputs": (6, 1, 9, 9)}, np.float32, preallocate=True)
+    before = path.read_bytes()
+    assert len(before) > 6 * 81 * 4
+    with h5py.File(path, "r+") as f:
+        f["inputs"][2] = np.ones((1, 9, 9), dtype=np.float32)
+        chunk = f["inputs"].id.get_chunk_info(2)
+    after = path.read_bytes()
+    assert len(after) == len(before)
+    changed = np.flatnonzero(np.frombuffer(before, np.uint8) != np.frombuffer(after, np.uint8))
+    assert changed.size and changed.min() >= chunk.byte_offset
+    assert changed.max() < chunk.byte_offset + chunk.size
+
+
+def test_writers_turn_a_full_disk_into_one_output_fault(tmp_path, monkeypatch):
+    from mgno.data import h5safe
+    from mgno.errors import OutputFault
+
+    real = h5safe.fsync_path
+
+    def full(path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(h5safe, "fsync_path", full)
+    with pytest.raises(OutputFault, match=r"d\.h5: writing failed \(.*No space left"):
+        _steady(tmp_path)
+    monkeypatch.setattr(h5safe, "fsync_path", real)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

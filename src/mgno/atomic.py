@@ -34,7 +34,8 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS and file system allow)."""
     try:  # make the rename itself durable (not possible on every OS or file system)
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -94,7 +95,22 @@ def atomic_path(path: str | os.PathLike, *, make_folder: bool = False) -> Iterat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
+
+
+def check_replaceable(out: str | os.PathLike, force: bool) -> None:
+    """Refuse an existing output without ``force``, and always one that is not a plain file.
+
+    A symbolic link or a device (``--out /dev/null``) is never replaced: the
+    final rename would put a file in its place.
+    """
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise InputError(f"--out {out} exists and is not a regular file (a link or a device), "
+                         "expected a new name or a data file")
+    if out.exists() and not force:
+        raise InputError(f"--out {out} already exists; pass --force to replace it, or choose "
+                         "another name")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -115,4 +131,11 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "check_replaceable",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "fsync_folder",
+]

@@ -365,22 +365,36 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="samples solved together")
     p.add_argument("--device", default=None, help="torch device of the solvers (e.g. cuda)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out and discard an unfinished FILE.partial of "
+                   "another command (the same command resumes its own without --force)")
+
+
+def _output_fault(err: OSError) -> int:
+    """A fault of the machine, not of the input (disk full, file size limit): exit 1."""
+    print(f"mgno: error: {' '.join(str(err).split())}", file=sys.stderr)
+    return 1
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     import shlex
 
     from mgno.data.generate import generate_dataset
+    from mgno.errors import OutputFault
 
     params = list(args.param)
     if args.solve_resolution is not None:
         params.append(f"solve_resolution={args.solve_resolution}")
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    out = generate_dataset(
-        args.pde, args.n, args.resolution, args.seed, args.out, params=params,
-        workers=args.workers, shard=args.shard, batch_size=args.batch_size,
-        progress=not args.no_progress, command=command, device=args.device,
-    )
+    try:
+        out = generate_dataset(
+            args.pde, args.n, args.resolution, args.seed, args.out, params=params,
+            workers=args.workers, shard=args.shard, batch_size=args.batch_size,
+            progress=not args.no_progress, command=command, device=args.device,
+            force=args.force,
+        )
+    except OutputFault as err:
+        return _output_fault(err)
     print(out)
     return 0
 
@@ -399,17 +413,22 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pde", default=None, help="PDE name to record (default: guessed)")
     p.add_argument("--keys", default=None, metavar="IN,OUT",
                    help="names of the input and output arrays (default: recognised names)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
 
 
 def _run_convert(args: argparse.Namespace) -> int:
     import shlex
 
     from mgno.data.convert import convert
+    from mgno.errors import OutputFault
 
     keys = None if args.keys is None else tuple(k.strip() for k in args.keys.split(","))
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
-                  command=command)
+    try:
+        out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
+                      command=command, force=args.force)
+    except OutputFault as err:
+        return _output_fault(err)
     print(out)
     return 0
 

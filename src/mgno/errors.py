@@ -15,3 +15,12 @@ class InputError(ValueError):
     The message is a single line naming the file or option, the field, what was
     found and what was expected.
     """
+
+
+class OutputFault(OSError):
+    """The machine could not store an output: disk full, file size limit, I/O error.
+
+    Not the user's input: the command-line interface prints the one-line
+    message and exits with status 1. The output is left as it was before the
+    command (a resumable ``.partial`` file keeps what it had).
+    """

@@ -33,8 +33,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mgno.atomic import check_replaceable
+from mgno.data.capacity import available_memory, human_bytes, writable_bytes
+from mgno.data.h5safe import contained_dataset, contained_keys
 from mgno.data.schema import STEADY, TRAJECTORY, write_steady, write_trajectories
-from mgno.errors import InputError
+from mgno.errors import InputError, OutputFault
+from mgno.lock import OutputLock
 
 STEADY_KEYS: tuple[tuple[str, str], ...] = (
     ("inputs", "outputs"),
@@ -92,8 +96,14 @@ def sniff_format(path: str | os.PathLike) -> str:
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a data file")
-    with open(path, "rb") as fh:
-        head = fh.read(128)
+    if not path.is_file():
+        raise InputError(f"{path}: is not a regular file (a device or a pipe), expected a "
+                         "data file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(128)
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror}), expected a data file") from None
     if head.startswith(b"MATLAB 7.3 MAT-file"):
         return "mat73"
     if head.startswith(b"MATLAB"):
@@ -130,13 +140,37 @@ def _read_mat5(path: Path) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("__")}
 
 
+def _numeric(f: h5py.File, path: Path, names: Sequence[str]) -> dict[str, h5py.Dataset]:
+    """The numeric datasets among ``names`` (stored in the file), checked to fit in memory."""
+    found = {}
+    for k in names:
+        ds = contained_dataset(f, k, str(path))
+        if ds is not None and ds.dtype.kind in "fiu":
+            found[k] = ds
+    _check_memory(path, {k: (ds.shape, ds.dtype.itemsize) for k, ds in found.items()})
+    return found
+
+
+def _check_memory(path: Path, shapes: dict[str, tuple[tuple[int, ...], int]]) -> None:
+    """Refuse, before reading, arrays that cannot fit in memory (twice: read and convert)."""
+    sizes = {k: float(np.prod(shape, dtype=np.float64)) * item for k, (shape, item) in
+             shapes.items()}
+    need, avail = 2 * sum(sizes.values()), available_memory()
+    if avail is not None and need > avail:
+        big = max(sizes, key=sizes.get)
+        raise InputError(
+            f"{path}: its arrays need about {human_bytes(need)} of memory to convert "
+            f"({big!r} {shapes[big][0]} alone {human_bytes(sizes[big])}), "
+            f"{human_bytes(avail)} available; expected a smaller file"
+        )
+
+
 def _read_mat73(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with h5py.File(path, "r") as f:
-        for k, v in f.items():
-            if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiu":
-                # MATLAB writes column-major: h5py sees the axes reversed
-                out[k] = np.asarray(v[...]).transpose()
+        for k, v in _numeric(f, path, contained_keys(f, str(path))).items():
+            # MATLAB writes column-major: h5py sees the axes reversed
+            out[k] = np.asarray(v[...]).transpose()
     return out
 
 
@@ -159,23 +193,32 @@ def _read_torch(path: Path) -> dict[str, Any]:
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(path) as zf:
+        _check_memory(path, {i.filename: ((i.file_size,), 1) for i in zf.infolist()})
     with np.load(path, allow_pickle=False) as data:
         return {k: np.asarray(data[k]) for k in data.files}
 
 
+def _groups(f: h5py.File) -> list[str]:
+    """Top-level groups of a file (hard links only: nothing followed out of it)."""
+    return sorted(k for k in f.keys() if isinstance(f.get(k, getlink=True), h5py.HardLink)
+                  and isinstance(f[k], h5py.Group))
+
+
 def _read_hdf5_flat(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     arrays: dict[str, Any] = {}
+    where = str(path)
     with h5py.File(path, "r") as f:
         attrs = dict(f.attrs)
-        for k, v in f.items():
-            if isinstance(v, h5py.Dataset) and v.dtype.kind in "fiu":
-                arrays[k] = np.asarray(v[...])
+        for k, v in _numeric(f, path, contained_keys(f, where)).items():
+            arrays[k] = np.asarray(v[...])
         if not arrays:
-            groups = sorted(k for k, v in f.items() if isinstance(v, h5py.Group))
-            if groups and all("data" in f[g] for g in groups):
-                data = [np.asarray(f[g]["data"][...]) for g in groups]
-                arrays["__grouped__"] = np.stack(data)
-                t = f[groups[0]].get("grid/t")
+            groups = _groups(f)
+            data = [contained_dataset(f, f"{g}/data", where) for g in groups]
+            if groups and all(d is not None for d in data):
+                _numeric(f, path, [f"{g}/data" for g in groups])
+                arrays["__grouped__"] = np.stack([np.asarray(d[...]) for d in data])
+                t = contained_dataset(f, f"{groups[0]}/grid/t", where)
                 if t is not None:
                     arrays["__grouped_t__"] = np.asarray(t[...])
     return arrays, attrs
@@ -363,8 +406,12 @@ def convert(
     pde: str | None = None,
     keys: Sequence[str] | None = None,
     command: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Import ``src`` and write it as an mgno HDF5 file ``out`` (atomically).
+
+    ``out`` is locked (:class:`mgno.lock.OutputLock`) for the whole
+    conversion and written only after the source was read whole.
 
     Parameters
     ----------
@@ -382,12 +429,44 @@ def convert(
         Input and output array names.
     command : str, optional
         Command line recorded in the file.
+    force : bool
+        Replace an existing ``out`` (refused without it).
 
     Returns
     -------
     Path
         The written file.
+
+    Raises
+    ------
+    InputError
+        A bad or hostile source (data stored outside the file), an existing
+        ``out`` without ``force``, another live writer of ``out``.
+    OutputFault
+        The disk cannot hold the result (nothing is written).
     """
+    out = Path(out)
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder, expected a file name")
+    if not folder.is_dir():
+        raise InputError(f"--out {out}: folder {folder} does not exist")
+    with OutputLock(out):
+        check_replaceable(out, force)
+        return _convert(src, out, boundary=boundary, pde=pde, keys=keys, command=command)
+
+
+def _check_disk(out: Path, arrays: dict[str, np.ndarray]) -> None:
+    folder = out.parent if str(out.parent) else Path(".")
+    need = sum(a.nbytes for a in arrays.values()) * 1.01 + 256 * 1024
+    room, what = writable_bytes(folder)
+    if room is not None and need > room:
+        raise OutputFault(f"{out}: the converted data need about {human_bytes(need)}, "
+                          f"{human_bytes(room)} {what} in {folder}; free some space and "
+                          "run again")
+
+
+def _convert(src, out: Path, *, boundary, pde, keys, command) -> Path:
     imported = load_source(src, keys=keys)
     arrays = imported.arrays
     grid_ndim = (arrays["inputs"].ndim - 2) if imported.kind == STEADY else (
@@ -401,6 +480,7 @@ def convert(
              "source_keys": list(imported.keys)}
     common = dict(pde=pde or imported.pde, params={}, boundary=list(bc), command=command,
                   extra_attrs=extra)
+    _check_disk(out, arrays)
     if imported.kind == STEADY:
         return write_steady(out, arrays["inputs"], arrays["outputs"], **common)
     return write_trajectories(out, arrays["trajectories"], arrays["times"], **common)

@@ -20,7 +20,13 @@ convention; for periodic axes the last point is the image of the first),
 ``seed``, ``generator_version``, ``command`` and ``created``.
 
 Every writer here writes to a temporary name in the destination folder and
-renames it into place, so a file with the final name is always complete.
+renames it into place, so a file with the final name is always complete. A
+write the machine refuses (disk full, file size limit) raises
+:class:`~mgno.errors.OutputFault`, one line, and leaves no file behind.
+
+Every reader refuses data that lives outside the file: external links, soft
+links leading through them, virtual datasets and external raw storage (a data
+file from the internet must not make mgno read ``/etc/passwd``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import h5py
 import numpy as np
 
 from mgno.atomic import atomic_path
+from mgno.data.h5safe import contained_dataset, h5_create
 from mgno.errors import InputError
 from mgno.vocab import BOUNDARY_CONDITIONS, STEADY, TRAJECTORY
 from mgno.vocab import DATA_KINDS as _KINDS
@@ -99,7 +106,7 @@ class DatasetInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-def _generator_version() -> str:
+def generator_version() -> str:
     try:
         from mgno import __version__
 
@@ -201,7 +208,7 @@ def root_attrs(
         "domain": np.asarray(_check_domain(domain, ndim, where), dtype=np.float64),
         "grid_convention": GRID_CONVENTION,
         "seed": -1 if seed is None else int(seed),
-        "generator_version": _generator_version(),
+        "generator_version": generator_version(),
         "command": "" if command is None else str(command),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -217,7 +224,11 @@ def root_attrs(
 
 
 def create_datasets(
-    f: h5py.File, names_shapes: Mapping[str, tuple[int, ...]], dtype: Any = np.float32
+    f: h5py.File,
+    names_shapes: Mapping[str, tuple[int, ...]],
+    dtype: Any = np.float32,
+    *,
+    preallocate: bool = False,
 ) -> dict[str, h5py.Dataset]:
     """Create sample-chunked, checksummed datasets in an open file.
 
@@ -229,13 +240,24 @@ def create_datasets(
         Dataset name -> full shape ``(N, ...)``; each chunk is one sample.
     dtype : numpy dtype
         Storage type.
+    preallocate : bool
+        Allocate every chunk now and fill it with zeros. The file then has its
+        final size (a full disk shows at once) and later writes of samples
+        change only the bytes of their chunks, never the file's structure: a
+        writer killed mid-write leaves a readable file.
     """
     out = {}
     for name, shape in names_shapes.items():
         shape = tuple(int(s) for s in shape)
         chunks = (1, *shape[1:]) if shape[0] > 0 else None
+        dcpl = None
+        if preallocate and chunks is not None:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
         out[name] = f.create_dataset(
-            name, shape=shape, dtype=dtype, chunks=chunks, fletcher32=chunks is not None
+            name, shape=shape, dtype=dtype, chunks=chunks, fletcher32=chunks is not None,
+            dcpl=dcpl,
         )
     return out
 
@@ -317,12 +339,11 @@ def write_steady(
         domain=domain, seed=seed, command=command, extra_attrs=extra_attrs, where=where,
     )
     dtype = _storage_dtype(x, y)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(attrs)
-            ds = create_datasets(f, {"inputs": x.shape, "outputs": y.shape}, dtype)
-            ds["inputs"][...] = x
-            ds["outputs"][...] = y
+    with atomic_path(path) as tmp, h5_create(tmp, path) as f:
+        f.attrs.update(attrs)
+        ds = create_datasets(f, {"inputs": x.shape, "outputs": y.shape}, dtype, preallocate=True)
+        ds["inputs"][...] = x
+        ds["outputs"][...] = y
     return Path(path)
 
 
@@ -369,12 +390,11 @@ def write_trajectories(
         kind=TRAJECTORY, ndim=u.ndim - 3, pde=pde, params=params, boundary=boundary,
         domain=domain, seed=seed, command=command, extra_attrs=extra_attrs, where=where,
     )
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(attrs)
-            ds = create_datasets(f, {"trajectories": u.shape}, _storage_dtype(u))
-            ds["trajectories"][...] = u
-            f.create_dataset("times", data=t)
+    with atomic_path(path) as tmp, h5_create(tmp, path) as f:
+        f.attrs.update(attrs)
+        ds = create_datasets(f, {"trajectories": u.shape}, _storage_dtype(u), preallocate=True)
+        ds["trajectories"][...] = u
+        f.create_dataset("times", data=t)
     return Path(path)
 
 
@@ -494,8 +514,28 @@ def open_dataset(path: str | os.PathLike) -> DatasetInfo:
         raise InputError(f"{path}: damaged HDF5 file, cannot read its structure ({msg})") from err
 
 
+SCHEMA_DATASETS: tuple[str, ...] = ("inputs", "outputs", "trajectories", "times")
+"""The datasets a reader of this schema touches."""
+
+
+def check_contained(path: str | os.PathLike, f: h5py.File) -> None:
+    """Refuse a file whose schema datasets live (even partly) outside it.
+
+    Raises
+    ------
+    InputError
+        For an external link, a soft link leading out of the file, a virtual
+        dataset or external raw storage, naming the dataset.
+    """
+    names = set(f.keys())
+    for name in SCHEMA_DATASETS:
+        if name in names:
+            contained_dataset(f, name, str(path))
+
+
 def _open_dataset(path: Path) -> DatasetInfo:
     with _open_h5(path) as f:
+        check_contained(path, f)
         attrs = {k: _decode(v) for k, v in f.attrs.items()}
         if attrs.get("complete") is False or attrs.get("complete") == 0:
             raise InputError(
@@ -610,6 +650,7 @@ def read_arrays(
     names = ("inputs", "outputs") if info.kind == STEADY else ("trajectories",)
     out: dict[str, np.ndarray] = {}
     with h5py.File(path, "r") as f:
+        check_contained(path, f)
         for name in names:
             try:
                 out[name] = np.asarray(f[name][start:stop], dtype=dtype)
@@ -627,8 +668,10 @@ def read_arrays(
 __all__ = [
     "BOUNDARY_CONDITIONS",
     "DatasetInfo",
+    "SCHEMA_DATASETS",
     "SCHEMA_VERSION",
     "atomic_path",
+    "check_contained",
     "create_datasets",
     "open_dataset",
     "read_arrays",

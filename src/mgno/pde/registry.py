@@ -49,6 +49,13 @@ class PDESpec:
         Parameters that must be > 0.
     nonnegative : tuple of str
         Parameters that must be >= 0.
+    aliases : tuple of str
+        Other names the generator answers to.
+    cost : callable, optional
+        ``cost(resolution, params) -> (stored, work)``: values stored per
+        sample (all datasets together) and bytes of working memory per sample
+        while it is solved; estimates, used to refuse absurd sizes before
+        anything is allocated (see :func:`sample_cost`).
     """
 
     name: str
@@ -64,6 +71,7 @@ class PDESpec:
     positive: tuple[str, ...] = ()
     nonnegative: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    cost: Callable[[int, Mapping[str, Any]], tuple[float, float]] | None = None
 
 
 # --------------------------------------------------------------------------- generators
@@ -109,10 +117,70 @@ def _burgers(rngs, resolution, params, device=None):
     return generate_burgers(rngs, resolution, params=params, device=device)
 
 
+# --------------------------------------------------------------------------- cost estimates
+# Working memory per solve-grid point: the batched multigrid hierarchy, the CG
+# vectors and the coefficient in float64 (about 25 arrays); the pseudo-spectral
+# solvers keep complex spectra and Runge-Kutta stages (about 40 arrays).
+_ELLIPTIC_WORK, _SPECTRAL_WORK = 200.0, 320.0
+
+
+def _elliptic_cost(channels: int, default_solve):
+    def cost(resolution: int, p: Mapping[str, Any]) -> tuple[float, float]:
+        n_s = float(p.get("solve_resolution") or default_solve(resolution))
+        return channels * float(resolution) ** 2, _ELLIPTIC_WORK * n_s**2
+
+    return cost
+
+
+def _helmholtz_cost(resolution: int, p: Mapping[str, Any]) -> tuple[float, float]:
+    points = float(resolution) ** 2
+    # Karhunen-Loeve sum over n_modes modes, then a sparse LU of the 5-point operator
+    return 2 * points, 8.0 * float(p["n_modes"]) * points + 2000.0 * points
+
+
+def _frames(p: Mapping[str, Any]) -> float:
+    return float(p["T"]) / float(p["record_every"]) + 1.0
+
+
+def _time_cost(ndim: int):
+    def cost(resolution: int, p: Mapping[str, Any]) -> tuple[float, float]:
+        frames, n_s = _frames(p), float(p["solve_resolution"])
+        return frames * float(resolution) ** ndim, (_SPECTRAL_WORK + 8.0 * frames) * n_s**ndim
+
+    return cost
+
+
+def sample_cost(spec: PDESpec, resolution: int, params: Mapping[str, Any]) -> tuple[float, float]:
+    """Estimated values stored per sample and bytes of working memory per sample.
+
+    Parameters
+    ----------
+    spec : PDESpec
+    resolution : int
+        Stored grid points per axis.
+    params : mapping
+        Parsed parameters (:func:`parse_params`).
+
+    Returns
+    -------
+    (float, float)
+        ``(stored_values, work_bytes)``; a generator without a cost model
+        counts its stored grid twice and 200 bytes per stored point.
+    """
+    if spec.cost is not None:
+        return spec.cost(int(resolution), params)
+    points = float(resolution) ** spec.ndim
+    return 2.0 * points, _ELLIPTIC_WORK * points
+
+
 def _bc_param(params: Mapping[str, Any]) -> tuple[str, ...]:
     from mgno.pde.elliptic import normalize_boundary
 
     return normalize_boundary(params["bc"], 2)
+
+
+def _darcy_solve(resolution: int) -> int:
+    return 2 * (int(resolution) - 1) + 1
 
 
 _DARCY = {"alpha": 2.0, "tau": 3.0, "a_high": 12.0, "a_low": 3.0, "f": 1.0, "solve_resolution": 0}
@@ -129,12 +197,14 @@ def _specs() -> list[PDESpec]:
             "Darcy flow, a = 12/3 thresholded GRF (alpha 2, tau 3), f = 1, u = 0 on the boundary",
             _DARCY, _darcy("smooth"), dirichlet2, min_resolution=5, default_resolution=211,
             batch_size=8, positive=darcy_pos, aliases=("darcy",),
+            cost=_elliptic_cost(2, _darcy_solve),
         ),
         PDESpec(
             "darcy-rough", STEADY,
             "Darcy flow, a = 12/2 thresholded GRF (alpha 2, tau 5), f = 1, u = 0 on the boundary",
             {**_DARCY, "tau": 5.0, "a_low": 2.0}, _darcy("rough"), dirichlet2, min_resolution=5,
             default_resolution=256, batch_size=8, positive=darcy_pos,
+            cost=_elliptic_cost(2, _darcy_solve),
         ),
         PDESpec(
             "darcy-multiscale", STEADY,
@@ -142,13 +212,14 @@ def _specs() -> list[PDESpec]:
             "boundary",
             {"K": 5, "amplitude": 0.5, "f": 1.0, "solve_resolution": 0}, _darcy("multiscale"),
             dirichlet2, min_resolution=5, default_resolution=256, batch_size=8,
-            positive=("K", "amplitude"),
+            positive=("K", "amplitude"), cost=_elliptic_cost(2, _darcy_solve),
         ),
         PDESpec(
             "poisson", STEADY,
             "-Laplace u = f (GRF source), boundary condition per axis through bc=",
             POISSON_DEFAULTS, _poisson(False), _bc_param, min_resolution=5,
             default_resolution=65, batch_size=16, positive=("tau", "alpha", "sigma"),
+            cost=_elliptic_cost(2, int),
         ),
         PDESpec(
             "elliptic", STEADY,
@@ -156,6 +227,7 @@ def _specs() -> list[PDESpec]:
             ELLIPTIC_DEFAULTS, _poisson(True), _bc_param, min_resolution=5,
             default_resolution=65, batch_size=16,
             positive=("tau", "alpha", "sigma", "a_tau", "a_alpha", "a_sigma"),
+            cost=_elliptic_cost(3, int),
         ),
         PDESpec(
             "helmholtz", STEADY,
@@ -165,7 +237,7 @@ def _specs() -> list[PDESpec]:
             _helmholtz, lambda p: ("neumann", "neumann"), min_resolution=11,
             default_resolution=101, batch_size=8,
             positive=("omega", "tau", "alpha", "n_modes", "c0"),
-            nonnegative=("sigma",),
+            nonnegative=("sigma",), cost=_helmholtz_cost,
         ),
         PDESpec(
             "navier-stokes", TRAJECTORY,
@@ -177,7 +249,7 @@ def _specs() -> list[PDESpec]:
             default_resolution=64, batch_size=16,
             positive=("nu", "T", "record_every", "solve_resolution", "alpha", "tau", "cfl",
                       "dt_max"),
-            nonnegative=("forcing",), aliases=("ns", "navier_stokes"),
+            nonnegative=("forcing",), aliases=("ns", "navier_stokes"), cost=_time_cost(2),
         ),
         PDESpec(
             "burgers", TRAJECTORY,
@@ -187,7 +259,7 @@ def _specs() -> list[PDESpec]:
             _burgers, lambda p: ("periodic",), ndim=1, min_resolution=16,
             default_resolution=1024, batch_size=16,
             positive=("nu", "T", "record_every", "solve_resolution", "alpha", "tau", "cfl"),
-            nonnegative=("sigma",),
+            nonnegative=("sigma",), cost=_time_cost(1),
         ),
     ]
 
@@ -289,4 +361,4 @@ def parse_params(
     return out
 
 
-__all__ = ["PDESpec", "get_pde", "list_pdes", "parse_params"]
+__all__ = ["PDESpec", "get_pde", "list_pdes", "parse_params", "sample_cost"]
