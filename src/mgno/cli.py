@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from mgno.errors import InputError
+from mgno.errors import InputError, OutputFault
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
     LOSSES,
@@ -370,31 +370,21 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    "another command (the same command resumes its own without --force)")
 
 
-def _output_fault(err: OSError) -> int:
-    """A fault of the machine, not of the input (disk full, file size limit): exit 1."""
-    print(f"mgno: error: {' '.join(str(err).split())}", file=sys.stderr)
-    return 1
-
-
 def _run_generate(args: argparse.Namespace) -> int:
     import shlex
 
     from mgno.data.generate import generate_dataset
-    from mgno.errors import OutputFault
 
     params = list(args.param)
     if args.solve_resolution is not None:
         params.append(f"solve_resolution={args.solve_resolution}")
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
-        out = generate_dataset(
-            args.pde, args.n, args.resolution, args.seed, args.out, params=params,
-            workers=args.workers, shard=args.shard, batch_size=args.batch_size,
-            progress=not args.no_progress, command=command, device=args.device,
-            force=args.force,
-        )
-    except OutputFault as err:
-        return _output_fault(err)
+    out = generate_dataset(
+        args.pde, args.n, args.resolution, args.seed, args.out, params=params,
+        workers=args.workers, shard=args.shard, batch_size=args.batch_size,
+        progress=not args.no_progress, command=command, device=args.device,
+        force=args.force,
+    )
     print(out)
     return 0
 
@@ -420,15 +410,11 @@ def _run_convert(args: argparse.Namespace) -> int:
     import shlex
 
     from mgno.data.convert import convert
-    from mgno.errors import OutputFault
 
     keys = None if args.keys is None else tuple(k.strip() for k in args.keys.split(","))
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
-        out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
-                      command=command, force=args.force)
-    except OutputFault as err:
-        return _output_fault(err)
+    out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
+                  command=command, force=args.force)
     print(out)
     return 0
 
@@ -592,7 +578,7 @@ def _dispatch(run: Callable, args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except OSError as err:
-        if err.errno not in FAULT_ERRNOS:
+        if err.errno not in FAULT_ERRNOS and not isinstance(err, OutputFault):
             return _internal_error()
         print(f"mgno: error: {_one_line(err)} (a fault of the machine, not of the input)",
               file=sys.stderr)
