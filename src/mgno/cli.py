@@ -28,12 +28,14 @@ from mgno.vocab import (
 )
 
 EXIT_BAD_INPUT = 2
-#: Exit status of a fault of the machine (disk full, read-only), not of the input.
+#: Exit status of a fault of the machine (disk full, file size limit), not of the input.
 EXIT_FAULT = 1
 #: Errors of the file system that are not the user's input: one line, exit 1.
-FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT})
-#: File errors that name a path the user gave: one line, exit 2.
+FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+#: File errors that name a path the user gave (one that is missing, unwritable,
+#: read-only, a folder where a file is due...): one line, exit 2.
 FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+FILE_ERRNOS = frozenset({errno.EROFS})
 
 
 def _print_json(obj: object) -> None:
@@ -559,8 +561,9 @@ def _one_line(err: BaseException) -> str:
 def _dispatch(run: Callable, args: argparse.Namespace) -> int:
     """Run one verb and map what it raises to an exit status.
 
-    ``InputError`` and file errors naming a user's path: one line, exit 2.
-    Disk full, file too large, read-only file system, quota: one line, exit 1.
+    ``InputError`` and file errors naming a user's path (missing, unwritable,
+    read-only file system): one line, exit 2. Disk full, file too large,
+    quota (``OutputFault`` and those errnos): one line, exit 1.
     Ctrl-C: 130. Anything else is a bug of mgno: its traceback, a line asking
     to report it, exit 1.
     """
@@ -578,6 +581,9 @@ def _dispatch(run: Callable, args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except OSError as err:
+        if err.errno in FILE_ERRNOS:
+            print(f"mgno: error: {_one_line(err)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if err.errno not in FAULT_ERRNOS and not isinstance(err, OutputFault):
             return _internal_error()
         print(f"mgno: error: {_one_line(err)} (a fault of the machine, not of the input)",

@@ -97,7 +97,7 @@ class OutputLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as err:
-                if err.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+                if err.errno in (errno.ENOSPC, errno.EDQUOT):
                     # the machine's fault, not the input's: an OSError naming the file
                     raise OSError(err.errno, err.strerror, str(self.path)) from None
                 raise InputError(
