@@ -38,6 +38,30 @@ FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirect
 FILE_ERRNOS = frozenset({errno.EROFS})
 
 
+#: verbs that compute and take --threads (bench has its own: threads per child process)
+_THREADED = ("train", "eval", "predict", "plot", "export", "generate", "convert")
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    from mgno.threads import parse_threads
+
+    p.add_argument("--threads", type=parse_threads, default="auto", metavar="N|auto",
+                   help="torch threads (default auto: the cores this process may use, less "
+                   "those other processes keep busy; see docs/performance.md)")
+
+
+def _use_threads(args: argparse.Namespace) -> None:
+    """Set torch's threads for a computing verb; a resumed run keeps its recorded count."""
+    from mgno.threads import use_threads
+
+    value = args.threads
+    if args.verb == "train" and args.resume and value == "auto":
+        from mgno.train.run_dir import recorded_threads
+
+        value = recorded_threads(args.out) or value
+    args.threads = use_threads(value)
+
+
 def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
@@ -385,7 +409,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         args.pde, args.n, args.resolution, args.seed, args.out, params=params,
         workers=args.workers, shard=args.shard, batch_size=args.batch_size,
         progress=not args.no_progress, command=command, device=args.device,
-        force=args.force,
+        force=args.force, threads=args.threads,
     )
     print(out)
     return 0
@@ -529,8 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mgno {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
-    for _name, add, _run in _VERBS:
+    for name, add, _run in _VERBS:
         add(sub)
+        if name in _THREADED:
+            _add_threads(sub.choices[name])
     return parser
 
 
@@ -548,6 +574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     was = denormals_flushed()
     flush_denormals()
     try:
+        if args.verb in _THREADED:
+            code = _dispatch(_use_threads, args)
+            if code:
+                return code
         return _dispatch(runners[args.verb], args)
     finally:
         if not was:

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from mgno.errors import InputError
 
 
@@ -127,6 +125,8 @@ def use_threads(value: int | str | None, *, option: str = "--threads") -> int:
 
     Returns the thread count in use, for the run's or the data file's metadata.
     """
+    import torch
+
     n = resolve_threads(value, option=option)
     torch.set_num_threads(n)
     return n

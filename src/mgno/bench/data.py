@@ -34,7 +34,7 @@ def data_paths(out: Path, task: Task) -> tuple[Path, Path | None, Path]:
 
 #: Root attributes that say when and by which command line a file was written, not what
 #: it holds: a file regenerated with the same seed has the same fingerprint.
-VOLATILE_ATTRS = ("command", "created")
+VOLATILE_ATTRS = ("command", "created", "threads")
 
 
 def fingerprint(path: Path, memo: dict[tuple, dict[str, Any]] | None = None) -> dict[str, Any]:

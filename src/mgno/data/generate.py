@@ -498,6 +498,7 @@ def generate_dataset(
     device: str | None = None,
     dtype: Any = np.float32,
     force: bool = False,
+    threads: int | None = None,
 ) -> Path:
     """Generate ``n`` samples of a PDE data set into ``out`` (HDF5, see ``docs/data.md``).
 
@@ -516,7 +517,7 @@ def generate_dataset(
     params : mapping or iterable of "KEY=VALUE"
         PDE parameters (see :func:`mgno.pde.registry.parse_params`).
     workers : int
-        Worker processes (each with ``cpu_count // workers`` torch threads).
+        Worker processes (each with ``threads // workers`` torch threads).
     shard : "i/n" or (i, n), optional
         Write only shard ``i`` of ``n``.
     batch_size : int, optional
@@ -532,6 +533,9 @@ def generate_dataset(
     force : bool
         Replace an existing ``out`` and discard a partial file of another
         command (without it both are refused).
+    threads : int, optional
+        Torch threads of the whole generation (default: the current setting),
+        split between ``workers``; recorded as the file's ``threads`` attribute.
 
     Returns
     -------
@@ -549,6 +553,10 @@ def generate_dataset(
     """
     plan = _plan(pde, n, resolution, seed, out, params, shard, batch_size, command, dtype)
     workers = _int_option(workers, "--workers", 1, 4 * (os.cpu_count() or 1))
+    import torch
+
+    threads = _int_option(threads or torch.get_num_threads(), "--threads", 1)
+    plan.attrs["threads"] = threads
     _check_out(plan.out)
     _check_memory(plan, workers)
     with OutputLock(plan.out) as lock:
@@ -560,17 +568,19 @@ def generate_dataset(
         if trusted is None:
             stored, _work = sample_cost(plan.spec, plan.resolution, plan.params)
             _check_disk(plan, len(plan.indices) * stored * plan.dtype.itemsize)
-        _generate(plan, trusted, workers, device, progress)
+        _generate(plan, trusted, workers, threads, device, progress)
         _finish(plan)
     return plan.out
 
 
-def _generate(plan: _Plan, trusted: np.ndarray | None, workers: int, device, progress) -> None:
+def _generate(
+    plan: _Plan, trusted: np.ndarray | None, workers: int, threads: int, device, progress
+) -> None:
     batches = [b for b in plan.batches()
                if trusted is None or not trusted[np.asarray(b) - plan.offset].all()]
     todo = sum(len(b) for b in batches)
-    # worker processes split the cores; in-process runs keep the caller's setting
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    # worker processes split the threads; in-process runs keep the caller's setting
+    threads = max(1, threads // workers) if workers > 1 else 0
     bar = None
     if progress:
         from tqdm import tqdm

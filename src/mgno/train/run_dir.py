@@ -399,6 +399,20 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     return RunDir(run_dir).read_config()
 
 
+def recorded_threads(run_dir: str | os.PathLike) -> int | None:
+    """The torch threads a run was started with (``config.json``'s ``threads``), if known.
+
+    A resumed run takes them again by default, since a gradient summed over
+    another number of threads rounds differently and the resumed run would no
+    longer repeat the uninterrupted one bit for bit.
+    """
+    rdir = RunDir(run_dir)
+    if not rdir.has_config():
+        return None
+    value = rdir.read_config().get("threads")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     """The per-epoch records of ``metrics.jsonl`` (see :meth:`RunDir.read_metrics`)."""
     return RunDir(run_dir).read_metrics()

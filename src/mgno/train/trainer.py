@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from mgno import __version__
@@ -223,6 +224,7 @@ def start_run_files(
         "training_grid": training_grid_record(plan.info),
         "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
         "world_size": ctx.world_size,
+        "threads": torch.get_num_threads(),
     })
     rdir.write_normalizers(norm_in, norm_out)
 
