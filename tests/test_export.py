@@ -33,24 +33,27 @@ def scalar_run(tmp_path_factory):
 def test_onnx_maps_raw_inputs_to_raw_outputs_on_two_grids(scalar_run, tmp_path):
     out = tmp_path / "m.onnx"
     report = export_run(scalar_run, out)
-    assert report.dynamic_axes == ["batch", "n0", "n1"] and not report.grid_tied
+    assert report.dynamic_axes == ["batch", "n0", "n1"] and report.grid == "resample"
     assert set(report.parity) == {"17x17", "13x13"}
     assert max(report.parity.values()) <= PARITY_TOLERANCE
     # independently of the report: onnxruntime against the run's own predictor
     run = load_run(scalar_run, device="cpu")
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = torch.rand(3, 1, 21, 19, generator=torch.Generator().manual_seed(5)) * 3 + 1
-    with torch.no_grad():
-        ref = run.predictor._on_training_grid(x).numpy()
+    with torch.no_grad():  # the predictor's own resample strategy on another grid
+        ref = run.predictor(x).numpy()
     got = session.run(None, {"x": x.numpy()})[0]
     assert np.abs(got - ref).max() <= PARITY_TOLERANCE * np.abs(ref).max()
 
 
-def test_pointwise_normaliser_ties_the_export_to_the_training_grid(tmp_path):
+def test_pointwise_normaliser_on_any_grid_and_the_fixed_grid_export(tmp_path):
     run = _run(tmp_path, "pointwise", normalizer_inputs="pointwise", normalizer_outputs="pointwise")
     report = export_run(run, tmp_path / "m.onnx")
-    assert report.grid_tied and report.dynamic_axes == ["batch"]
-    assert list(report.parity) == ["17x17"] and report.parity["17x17"] <= PARITY_TOLERANCE
+    assert report.dynamic_axes == ["batch", "n0", "n1"]
+    assert max(report.parity.values()) <= PARITY_TOLERANCE
+    fixed = export_run(run, tmp_path / "f.onnx", grid="fixed")
+    assert fixed.grid == "fixed" and fixed.dynamic_axes == ["batch"]
+    assert list(fixed.parity) == ["17x17"] and fixed.parity["17x17"] <= PARITY_TOLERANCE
 
 
 def test_trajectory_run_exports_one_step(tmp_path):

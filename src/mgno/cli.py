@@ -346,6 +346,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="fmt", default="onnx", choices=("onnx", "pt2"),
                    help="onnx (needs pip install 'mgno[export]') or pt2 (torch.export)")
     p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--grid", default="resample", choices=("resample", "fixed"),
+                   help="resample (default): any input grid, interpolated to the training grid "
+                   "and back inside the graph; fixed: the training grid only")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip the comparison of the written file with PyTorch")
@@ -355,15 +358,16 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from mgno.export import export_run
 
-    report = export_run(args.run_dir, args.out, fmt=args.fmt, force=args.force, check=args.check)
+    report = export_run(args.run_dir, args.out, fmt=args.fmt, grid=args.grid, force=args.force,
+                        check=args.check)
     for note in report.notes:
         print(f"mgno: {note}", file=sys.stderr)
     if args.json:
         _print_json(report.to_dict())
         return 0
     checked = ", ".join(f"{grid}: {diff:.1e}" for grid, diff in report.parity.items())
-    print(f"{report.path} ({report.format}, epoch {report.epoch} weights; dynamic axes: "
-          f"{', '.join(report.dynamic_axes)}; parity {checked or 'not checked'})")
+    print(f"{report.path} ({report.format}, epoch {report.epoch} weights, grid {report.grid}; "
+          f"dynamic axes: {', '.join(report.dynamic_axes)}; parity {checked or 'not checked'})")
     return 0
 
 

@@ -9,10 +9,11 @@ predictor:
 * trajectory runs: one step, window ``(B, T_in, C, *grid) -> (B, C, *grid)``
   (roll it out by feeding each new frame back, as ``mgno predict`` does).
 
-Grids: the network runs on the grid it is given (the ``native`` strategy of
-:mod:`mgno.nn.resolution`), so the batch and spatial axes stay dynamic,
-unless the run normalises point-wise (statistics per grid node): then the
-export is tied to the training grid and its spatial axes are fixed.
+Grids: by default the graph bakes in the ``resample`` strategy of
+:mod:`mgno.nn.resolution` (``mgno predict``'s default): an input on any grid
+is interpolated to the training grid, the network and its normalisers run
+there, and the output is interpolated back, so the batch and spatial axes are
+dynamic. ``grid="fixed"`` exports the training grid alone.
 FFT-based baselines (FNO, TFNO, UNO) compute with complex tensors, which the
 ONNX exporter cannot translate: they are refused with one line.
 """
@@ -41,6 +42,8 @@ from mgno.train.evaluate import LoadedRun, load_run
 from mgno.train.run_dir import RunDir
 
 FORMATS = ("onnx", "pt2")
+#: what the exported graph does with the input grid (see export_run)
+GRIDS = ("resample", "fixed")
 #: families whose spectral layers use complex tensors (no ONNX translation)
 _FFT_FAMILIES = ("fno", "tfno", "uno")
 #: largest relative max difference between the export and PyTorch accepted as parity
@@ -48,14 +51,29 @@ PARITY_TOLERANCE = 1e-5
 
 
 class _OneApplication(nn.Module):
-    """The run's predictor, once, on the grid it is given (normalisers folded in)."""
+    """The run's predictor, once, normalisers folded in.
 
-    def __init__(self, run: LoadedRun) -> None:
+    ``resample``: any input grid is interpolated to the training grid, the
+    network runs there, and the output is interpolated back (exact on the
+    training grid itself); ``fixed``: inputs must be on the training grid.
+    """
+
+    def __init__(self, run: LoadedRun, resample: bool) -> None:
         super().__init__()
         self.predictor = run.predictor
+        self.resample = resample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictor._on_training_grid(x)
+        from mgno.nn.resolution import resample
+
+        if not self.resample:
+            return self.predictor._on_training_grid(x)
+        p = self.predictor
+        ndim = len(p.grid)
+        lead, grid = x.shape[: x.ndim - ndim], x.shape[x.ndim - ndim :]
+        flat = x.reshape(x.shape[0], -1, *grid)
+        z = resample(flat, p.grid, p.boundary).reshape(*lead, *p.grid)
+        return resample(p._on_training_grid(z), grid, p.boundary)
 
 
 @dataclass
@@ -68,9 +86,9 @@ class ExportReport:
         The file written and its format.
     input_shape
         An example input shape; ``dynamic_axes`` names the axes that may change.
-    grid_tied
-        True when the spatial axes are fixed to the training grid (point-wise
-        normaliser statistics).
+    grid
+        ``resample`` (spatial axes dynamic, interpolated to the training grid
+        and back inside the graph) or ``fixed`` (the training grid only).
     weights, epoch
         Which weights were exported (``best``: model.safetensors) and their epoch.
     parity
@@ -84,7 +102,7 @@ class ExportReport:
     format: str
     input_shape: list[int]
     dynamic_axes: list[str]
-    grid_tied: bool
+    grid: str
     weights: str
     epoch: int
     parity: dict[str, float] = field(default_factory=dict)
@@ -105,10 +123,12 @@ def _require_onnx() -> None:
         )
 
 
-def _check_request(run_dir: RunDir, out: Path, fmt: str, force: bool) -> None:
+def _check_request(run_dir: RunDir, out: Path, fmt: str, force: bool, grid: str) -> None:
     run_dir.require()
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: unknown format; expected one of {', '.join(FORMATS)}")
+    if grid not in GRIDS:
+        raise InputError(f"--grid {grid!r}: unknown; expected one of {', '.join(GRIDS)}")
     family = run_dir.read_config()["model"].get("model")
     if family in _FFT_FAMILIES:
         raise InputError(
@@ -124,8 +144,8 @@ def _check_request(run_dir: RunDir, out: Path, fmt: str, force: bool) -> None:
         _require_onnx()
 
 
-def _example(run: LoadedRun) -> tuple[torch.Tensor, bool]:
-    """An input on the run's training grid, and whether the export is grid-tied."""
+def _example(run: LoadedRun) -> torch.Tensor:
+    """An input on the run's training grid: steady (2, C_in, *grid), else (2, T_in, C, *grid)."""
     grid = tuple(run.predictor.grid or ())
     if not grid:
         raise InputError(f"{run.run_dir}: config.json records no training grid, "
@@ -133,8 +153,7 @@ def _example(run: LoadedRun) -> tuple[torch.Tensor, bool]:
     in_ch = int(run.config["model"]["in_channels"])
     task = run.task
     shape = (2, in_ch, *grid) if task.steady else (2, task.window, in_ch // task.window, *grid)
-    tied = "pointwise" in (run.predictor.norm_in.kind, run.predictor.norm_out.kind)
-    return torch.rand(shape, generator=torch.Generator().manual_seed(0)), tied
+    return torch.rand(shape, generator=torch.Generator().manual_seed(0))
 
 
 def _dynamic_shapes(x: torch.Tensor, tied: bool, ndim: int) -> tuple[dict, list[str]]:
@@ -214,6 +233,7 @@ def export_run(
     out: str | os.PathLike,
     *,
     fmt: str = "onnx",
+    grid: str = "resample",
     force: bool = False,
     check: bool = True,
 ) -> ExportReport:
@@ -228,9 +248,13 @@ def export_run(
     fmt
         ``"onnx"`` (needs ``pip install 'mgno[export]'``) or ``"pt2"``
         (``torch.export``; load with ``torch.export.load(path).module()``).
+    grid
+        ``"resample"`` (default, as ``mgno predict``): any input grid, which the
+        graph interpolates to the training grid and back; ``"fixed"``: the
+        training grid only (a smaller graph, no interpolation).
     check
-        Compare the written file with PyTorch on the training grid and, when
-        the axes are dynamic, one other grid (onnxruntime for ONNX).
+        Compare the written file with PyTorch on the training grid and, for
+        ``resample``, one other grid (onnxruntime for ONNX).
 
     Returns
     -------
@@ -238,19 +262,17 @@ def export_run(
     """
     t0 = time.perf_counter()
     rdir, dest = RunDir(run_dir), Path(out)
-    _check_request(rdir, dest, fmt, force)
+    _check_request(rdir, dest, fmt, force, grid)
     notes = []
     holder = lock_holder(rdir.lock().path)
     if holder:
         notes.append(f"{rdir.path} is still training ({holder}): exported its best weights so far")
     run = load_run(rdir.path, which="best", device="cpu")
-    module = _OneApplication(run).eval()
-    x, tied = _example(run)
+    tied = grid == "fixed"
+    module = _OneApplication(run, resample=not tied).eval()
+    x = _example(run)
     ndim = len(run.predictor.grid)
     shapes, names = _dynamic_shapes(x, tied, ndim)
-    if tied:
-        notes.append("point-wise normaliser statistics tie the export to the training grid "
-                     f"{list(x.shape[2:])}")
     with atomic_path(dest) as tmp, _quiet():
         _write(module, x, shapes, fmt, tmp)
         parity = _check_parity(module, tmp, fmt, [x] if tied else [x, _other_grid(x, ndim)]) \
@@ -258,8 +280,8 @@ def export_run(
         worst = max(parity.values(), default=0.0)
         if worst > 100 * PARITY_TOLERANCE:  # a bug of the export, not the user's input
             raise RuntimeError(f"{dest}: the export differs from PyTorch by {worst:.2e}")
-    return ExportReport(str(dest), fmt, list(x.shape), names, tied, "best", run.epoch,
+    return ExportReport(str(dest), fmt, list(x.shape), names, grid, "best", run.epoch,
                         parity, notes, time.perf_counter() - t0)
 
 
-__all__ = ["FORMATS", "PARITY_TOLERANCE", "ExportReport", "export_run"]
+__all__ = ["FORMATS", "GRIDS", "PARITY_TOLERANCE", "ExportReport", "export_run"]

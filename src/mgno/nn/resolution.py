@@ -68,12 +68,13 @@ def resample(
         Shape (batch, channels, *shape); ``x`` itself when the shape is unchanged.
     """
     dim = x.dim() - 2
-    shape = tuple(int(n) for n in shape)
+    exporting = torch.compiler.is_exporting()  # keep symbolic sizes symbolic: no int(), no ==
+    shape = tuple(shape) if exporting else tuple(int(n) for n in shape)
     if len(shape) != dim:
         raise ValueError(f"resample: expected {dim} target sizes, got {list(shape)}")
-    if tuple(x.shape[2:]) == shape:
+    if not exporting and tuple(x.shape[2:]) == shape:
         return x
-    if min(shape) < 2:
+    if not exporting and min(shape) < 2:
         raise ValueError(f"resample: expected at least 2 nodes per axis, got {list(shape)}")
     boundary = tuple(boundary) if boundary is not None else ("dirichlet",) * dim
     periodic = [b == "periodic" for b in boundary]
