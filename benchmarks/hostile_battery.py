@@ -1186,6 +1186,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--mem-limit-gib", type=float, default=8.0,
                     help="address-space limit of every command (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--skip", type=Path,
+                    help="file of case names (one a line) not to run, e.g. from an earlier run")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     return ap.parse_args(argv)
 
@@ -1202,6 +1204,10 @@ def main(argv=None) -> int:
     src = args.src.resolve() if args.src else None
     register_all(slow=args.slow, seed=args.seed)
     cases = select(CASES, args.only)
+    if args.skip:
+        done = set(args.skip.read_text().split())
+        cases = [c for c in cases if c.name not in done]
+    cases.sort(key=lambda c: c.item == "cli")  # the long fault cases first
     if args.list:
         print("\n".join(f"{c.item:>4}  {c.name:<40} {c.what[:90]}" for c in cases))
         print(f"{len(cases)} cases")
@@ -1216,25 +1222,34 @@ def main(argv=None) -> int:
         print(f"fixtures ready in {time.monotonic() - t0:.0f} s under {root}; "
               f"{len(cases)} cases, {args.jobs} at once; unshare -m mounts: {ctx.can_mount}",
               file=sys.stderr)
+        results: list[dict] = []
         with cf.ThreadPoolExecutor(max(1, args.jobs)) as pool:
             futures = [pool.submit(run_case, ctx, c) for c in cases]
-            results = []
-            for fut in futures:
+            for fut in cf.as_completed(futures):
                 r = fut.result()
                 results.append(r)
                 print(f"  {r['category']:<9} {r['name']:<40} {r['seconds']:6.1f} s",
                       file=sys.stderr)
+                write_json(args, ctx, results, t0, len(cases))  # a partial run keeps its data
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     print(summary(results))
     print(f"\n{len(results)} cases in {time.monotonic() - t0:.0f} s; src={src}")
-    if args.json:
-        meta = {"src": str(src), "python": args.python, "seed": args.seed,
-                "can_mount": ctx.can_mount, "seconds": round(time.monotonic() - t0, 1),
-                "counts": dict(Counter(r["category"] for r in results))}
-        args.json.write_text(json.dumps({"meta": meta, "cases": results}, indent=1) + "\n")
     return 0
+
+
+def write_json(args, ctx: Ctx, results: list[dict], t0: float, planned: int) -> None:
+    """All results so far (rewritten after every case) to ``--json``."""
+    if not args.json:
+        return
+    meta = {"src": str(ctx.src), "python": args.python, "seed": args.seed,
+            "can_mount": ctx.can_mount, "seconds": round(time.monotonic() - t0, 1),
+            "planned": planned, "finished": len(results),
+            "counts": dict(Counter(r["category"] for r in results))}
+    tmp = args.json.with_name(args.json.name + ".tmp")
+    tmp.write_text(json.dumps({"meta": meta, "cases": results}, indent=1) + "\n")
+    os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":
