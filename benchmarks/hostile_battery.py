@@ -415,13 +415,13 @@ def register_bad_values() -> None:
                 name = f"cli-{verb}{flag if flag.startswith('-') else '-arg' + flag}={label}"
                 setup = _valid_npz if verb == "convert" else None
                 simple(name, "cli", with_value(base, flag, value), BAD, setup=setup,
-                       timeout=60, what=f"{verb} {flag} {value}")
+                       timeout=120 if HUGE in value else None, what=f"{verb} {flag} {value}")
     # sizes that look fine but are beyond memory must be refused before allocating
     simple("cli-generate-huge-grid-x-n", "cli",
            ["generate", "darcy", "--n", "100000", "--resolution", "4097", "--out", "out.h5",
-            "--no-progress"], BAD, timeout=60)
+            "--no-progress"], BAD, timeout=120)
     simple("cli-train-huge-batch", "cli", with_value(TRAIN, "--batch-size", HUGE), ANY,
-           timeout=90, what="a batch larger than the data set is clamped or refused")
+           what="a batch larger than the data set is clamped or refused")
 
 
 # --------------------------------------------------------------------------- items 4, 6: HDF5
@@ -571,7 +571,8 @@ def register_hdf5() -> None:
                 build(ctx, w, w / "bad.h5")
 
             simple(f"h5-{name}-{verb}", item, H5_VERBS[verb], expect, setup=setup,
-                   check=pointer_check if name in POINTERS else None, timeout=60,
+                   check=pointer_check if name in POINTERS else None,
+                   timeout=120 if name == "huge-declared-shape" else None,
                    what=f"{verb} on an HDF5 file: {name}")
 
 
