@@ -1062,16 +1062,17 @@ def register_all(slow: bool = False, seed: int = 0) -> None:
     """Fill :data:`CASES` (once)."""
     if CASES:
         return
-    register_bad_values()
-    register_hdf5()
-    register_run_dirs()
-    register_disk_full()
-    register_read_only()
+    # the long fault cases first, so that they overlap the many short ones
     register_concurrent()
     register_kills(seed)
+    register_disk_full()
     register_overwrites()
     register_before_checkpoint()
     register_bench(slow)
+    register_read_only()
+    register_hdf5()
+    register_run_dirs()
+    register_bad_values()
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -1208,7 +1209,6 @@ def main(argv=None) -> int:
     if args.skip:
         done = set(args.skip.read_text().split())
         cases = [c for c in cases if c.name not in done]
-    cases.sort(key=lambda c: c.item == "cli")  # the long fault cases first
     if args.list:
         print("\n".join(f"{c.item:>4}  {c.name:<40} {c.what[:90]}" for c in cases))
         print(f"{len(cases)} cases")
