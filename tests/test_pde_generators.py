@@ -5,7 +5,7 @@ import pytest
 
 from mgno.errors import InputError
 from mgno.pde.darcy import generate_darcy, multiscale_coefficient, subsample_stride
-from mgno.pde.helmholtz import generate_helmholtz
+from mgno.pde.helmholtz import generate_helmholtz, solve_helmholtz
 from mgno.pde.poisson import generate_poisson
 from mgno.pde.registry import get_pde, list_pdes, parse_params
 
@@ -78,3 +78,46 @@ def test_helmholtz_small():
     assert out["inputs"].shape == (2, 1, 21, 21)
     assert np.all(np.isfinite(out["outputs"])) and np.abs(out["outputs"]).max() > 0
     assert 19.0 < out["inputs"].min() and out["inputs"].max() < 21.0
+
+
+def _helmholtz_params(**over):
+    p = dict(get_pde("helmholtz").defaults)
+    p.update(over)
+    return p
+
+
+def test_helmholtz_samples_satisfy_the_five_point_equation_inside():
+    # On a uniform grid the lumped finite volumes reduce, at interior nodes, to
+    # the 5-point Laplacian: (4 u - sum of neighbours) / h^2 - (omega / c)^2 u = 0.
+    # The residual is computed here independently of the solver's matrix; a
+    # transposed wave speed, a wrong omega or a wrong spacing all break it.
+    p = _helmholtz_params(omega=100.0)
+    n = 21
+    out = generate_helmholtz(_rngs(2), n, params=p)
+    h = 1.0 / (n - 1)
+    for c, u in zip(out["inputs"][:, 0], out["outputs"][:, 0], strict=True):
+        c, u = c.astype(np.float64), u.astype(np.float64)
+        lap = (4 * u[1:-1, 1:-1] - u[:-2, 1:-1] - u[2:, 1:-1] - u[1:-1, :-2] - u[1:-1, 2:]) / h**2
+        k2u = (p["omega"] / c[1:-1, 1:-1]) ** 2 * u[1:-1, 1:-1]
+        residual = np.abs(lap - k2u).max() / np.abs(k2u).max()
+        assert residual < 1e-4  # float32 storage of u
+        wrong = (p["omega"] / c.T[1:-1, 1:-1]) ** 2 * u[1:-1, 1:-1]
+        assert np.abs(lap - wrong).max() / np.abs(k2u).max() > 100 * residual
+
+
+@pytest.mark.parametrize("omega", [5.0, 20.0])
+def test_helmholtz_matches_the_exact_plane_wave_to_second_order(omega):
+    # Constant wave speed c0 and the flux over the whole top edge: the solution
+    # depends on y only, -u'' - k^2 u = 0, u'(0) = 0, u'(1) = flux, so
+    # u = -flux cos(k y) / (k sin k) with k = omega / c0.
+    p = _helmholtz_params(omega=omega, source_lo=0.0, source_hi=1.0)
+    k = omega / p["c0"]
+    errors = []
+    for n in (33, 65):
+        u = solve_helmholtz(np.full((n, n), float(p["c0"])), p)
+        y = np.linspace(0.0, 1.0, n)
+        exact = -p["flux"] * np.cos(k * y) / (k * np.sin(k))
+        assert np.abs(u - u[:1]).max() <= 1e-8 * np.abs(exact).max()  # constant along x
+        errors.append(np.abs(u[0] - exact).max() / np.abs(exact).max())
+    assert errors[1] < 0.02
+    assert errors[0] / errors[1] > 3.5  # second order: halving h quarters the error

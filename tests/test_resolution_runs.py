@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from helpers_train import TINY_NET, make_steady
 from mgno.cli import main
-from mgno.data.schema import open_dataset
+from mgno.data.schema import open_dataset, read_arrays, write_steady
 from mgno.errors import InputError
 from mgno.nn.resolution import grid_record, grid_spacing, resample
-from mgno.train import evaluate, load_run, train
+from mgno.train import evaluate, load_run, predict, train
 from mgno.train.checkpoint import read_safetensors
 from mgno.train.evaluate import describe_run_transfer, recorded_training_grid
 
@@ -34,8 +35,25 @@ def runs(tmp_path_factory):
     train(data, fno_run, model="fno",
           model_overrides={"width": 4, "modes": 4, "layers": 1}, **common)
     tests = {g: make_steady(tmp / f"test_{g}.h5", n=3, grid=g, seed=2) for g in (16, 9, 23, 32)}
+    tests[31] = _interpolated_copy(tests[16], tmp / "test_31.h5", 31)
     torch.set_num_threads(old)
     return {"mgno": mgno_run, "fno": fno_run, "tests": tests, "tmp": tmp}
+
+
+def _bilinear(a: np.ndarray, n: int) -> np.ndarray:
+    """Fields (N, C, m, m) on nodes of the unit square, interpolated with numpy to (N, C, n, n)."""
+    src, dst = np.linspace(0.0, 1.0, a.shape[-1]), np.linspace(0.0, 1.0, n)
+    a = np.apply_along_axis(lambda v: np.interp(dst, src, v), -1, a.astype(np.float64))
+    return np.apply_along_axis(lambda v: np.interp(dst, src, v), -2, a)
+
+
+def _interpolated_copy(path: Path, out: Path, n: int) -> Path:
+    """The data of ``path`` interpolated to n x n nodes (inputs and outputs alike)."""
+    arrays = read_arrays(path)
+    write_steady(out, _bilinear(arrays["inputs"], n).astype(np.float32),
+                 _bilinear(arrays["outputs"], n).astype(np.float32), pde="toy", params={},
+                 boundary=["dirichlet"] * 2)
+    return out
 
 
 def test_grid_spacing_follows_the_node_convention():
@@ -83,6 +101,22 @@ def test_a_trained_run_evaluates_on_odd_and_even_other_grids(runs, grid, strateg
 def test_a_baseline_run_evaluates_on_other_grids(runs, grid, strategy):
     res = evaluate(runs["fno"], runs["tests"][grid], strategy=strategy, device="cpu")
     assert res["rel_l2"] < float("inf") and res["strategy"] == strategy
+
+
+@pytest.mark.parametrize("family", ["mgno", "fno"])
+def test_resampled_predictions_are_the_native_ones_interpolated(runs, family, tmp_path):
+    # Every node of the 16-grid is a node of the 31-grid, so resampling the
+    # interpolated inputs back gives the network exactly its native inputs; the
+    # prediction on 31x31 must then be the native prediction interpolated
+    # (checked with numpy here, not with mgno's resample). A wrong interpolation
+    # (nearest node, a flipped axis) breaks this by orders of magnitude.
+    native = predict(runs[family], runs["tests"][16], tmp_path / "p16.h5", device="cpu")
+    moved = predict(runs[family], runs["tests"][31], tmp_path / "p31.h5", device="cpu",
+                    strategy="resample")
+    want = _bilinear(read_arrays(native)["outputs"], 31)
+    got = read_arrays(moved)["outputs"]
+    assert got.shape == want.shape == (3, 1, 31, 31)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
 
 
 def test_multilevel_on_a_baseline_is_refused_with_one_line(runs):

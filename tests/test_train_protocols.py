@@ -6,12 +6,14 @@ import json
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.data.datasets import WindowDataset
 from mgno.data.schema import read_arrays, write_trajectories
 from mgno.errors import InputError
 from mgno.train import TrainConfig, evaluate, train
+from mgno.train.checkpoint import read_safetensors
 
 
 def test_recipe_options_run(tmp_path):
@@ -154,3 +156,55 @@ def test_navier_stokes_preset_starts_after_the_initial_field():
     from mgno.presets import get_preset
 
     assert TrainConfig.from_dict(get_preset("navier-stokes")["train"]).start_frame == 1
+
+
+def _grad_norms_per_step(record: list) -> object:
+    """A global optimiser pre-step hook recording the total gradient norm of every step."""
+
+    def hook(opt, args, kwargs):
+        grads = [p.grad.detach().flatten() for g in opt.param_groups for p in g["params"]
+                 if p.grad is not None]
+        record.append(float(torch.cat(grads).norm()))
+
+    return register_optimizer_step_pre_hook(hook)
+
+
+@pytest.mark.parametrize("clip", [None, 1e-3])
+def test_grad_clip_bounds_the_gradient_norm_of_every_step(tmp_path, clip):
+    data = make_steady(tmp_path / "d.h5", n=8)
+    norms: list[float] = []
+    handle = _grad_norms_per_step(norms)
+    try:
+        train(data, tmp_path / "r", epochs=1, batch_size=2, grad_clip=clip, scheduler="none",
+              weight_decay=0.0, model_overrides=TINY_NET, progress=False)
+    finally:
+        handle.remove()
+    assert len(norms) >= 3  # one per optimiser step
+    if clip is None:
+        assert max(norms) > 10 * 1e-3  # so the clipped run below has something to clip
+    else:
+        assert max(norms) <= 1e-3 * (1 + 1e-4)
+
+
+def _weight_norm(run) -> float:
+    tensors, _ = read_safetensors(run / "model.safetensors")
+    return float(torch.cat([t.flatten().double() for t in tensors.values()]).norm())
+
+
+def test_adamw_decays_weights_where_adam_l2_cannot(tmp_path):
+    # Decoupled decay multiplies every weight by (1 - lr * wd) per step, whatever
+    # the gradient; Adam's L2 term is normalised away and moves a weight by at
+    # most lr per step. With lr * wd = 0.5 and 7 steps, AdamW must shrink the
+    # trained weights ~100-fold (the saved file also holds fixed buffers, which
+    # do not decay) while Adam keeps them near where they started.
+    data = make_steady(tmp_path / "d.h5", n=8)
+    common = dict(epochs=1, batch_size=1, lr=1e-2, scheduler="none", val_fraction=0.125,
+                  model_overrides=TINY_NET, progress=False, seed=0)
+    norms = {}
+    for name, opt, wd in (("adam", "adam", 50.0), ("adamw", "adamw", 50.0),
+                          ("adamw0", "adamw", 0.0)):
+        train(data, tmp_path / name, optimizer=opt, weight_decay=wd, **common)
+        norms[name] = _weight_norm(tmp_path / name)
+    assert norms["adamw"] < 0.2 * norms["adam"]
+    assert norms["adamw"] < 0.2 * norms["adamw0"]
+    assert abs(norms["adam"] - norms["adamw0"]) < 0.5 * norms["adamw0"]
