@@ -577,12 +577,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     was = denormals_flushed()
     flush_denormals()
+    run = runners[args.verb]
     try:
         if args.verb in _THREADED:
-            code = _dispatch(_use_threads, args)
-            if code:
-                return code
-        return _dispatch(runners[args.verb], args)
+            return _dispatch(lambda a: _use_threads(a) or run(a), args)
+        return _dispatch(run, args)
     finally:
         if not was:
             flush_denormals(False)
