@@ -13,6 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.positional import PositionalChannels
 from mgno.nn.resolution import resample
 from mgno.nn.stencil import StencilConv, to_channels_last
 
@@ -59,6 +60,11 @@ class MgNO(nn.Module):
         ``"group"``, ``"instance"``); none is tied to a grid size.
     skip
         Add the input to the output (needs ``in_channels == out_channels``).
+    positional
+        ``"coords"``: append the node coordinates to the input (sine/cosine
+        pairs on periodic axes; :mod:`mgno.nn.positional`), computed from each
+        input's grid, so that the network is no longer shift-equivariant;
+        ``"none"`` (default).
     activation
         ``gelu`` (the paper), ``relu``, ``silu`` or ``tanh``.
     checkpointing
@@ -96,6 +102,7 @@ class MgNO(nn.Module):
         bias: str = "linear",
         norm: str | None = "none",
         skip: bool = False,
+        positional: str = "none",
         activation: str = "gelu",
         channels_last: bool = True,
         checkpointing: bool = False,
@@ -129,6 +136,7 @@ class MgNO(nn.Module):
                 f"and {out_channels}"
             )
         boundary = normalize_boundary(boundary, dim)
+        self.positional = PositionalChannels(positional, boundary)
         self.config: dict[str, Any] = {
             "model": "mgno",
             "in_channels": int(in_channels),
@@ -152,6 +160,7 @@ class MgNO(nn.Module):
             "bias": bias,
             "norm": "none" if norm is None else norm,
             "skip": bool(skip),
+            "positional": self.positional.kind,
             "activation": activation,
             "channels_last": bool(channels_last),
             "checkpointing": bool(checkpointing),
@@ -176,7 +185,7 @@ class MgNO(nn.Module):
             norm=norm,
             channels_last=channels_last,
         )
-        widths = [in_channels] + [channels] * layers
+        widths = [in_channels + self.positional.extra_channels] + [channels] * layers
         self.operators = nn.ModuleList(
             MultigridOperator(widths[i], channels, **op_kw) for i in range(layers)
         )
@@ -255,7 +264,8 @@ class MgNO(nn.Module):
         """
         if operator_grid is not None:
             operator_grid = tuple(int(n) for n in operator_grid)
-        u = to_channels_last(x) if self.channels_last else x
+        u = self.positional(x)
+        u = to_channels_last(u) if self.channels_last else u
         recompute = self.checkpointing and torch.is_grad_enabled() and self.training
         for op, bias in zip(self.operators, self.biases, strict=True):
             if recompute:
