@@ -181,6 +181,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--boundary", nargs="+", default=None,
                    choices=BOUNDARY_CONDITIONS,
                    help="padding per axis (default: the data's metadata)")
+    g.add_argument("--positional", choices=["none", "coords"], default=None,
+                   help="mgno, unet: append the node coordinates as input channels (sin/cos "
+                   "pairs on periodic axes), computed on any grid (default: none)")
     g = p.add_argument_group("hardware and output")
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (GPU)")
@@ -215,7 +218,8 @@ def _run_train(args: argparse.Namespace) -> int:
             resume=args.resume, progress=not args.quiet,
             model_overrides={"channels": args.channels, "layers": args.layers,
                              "levels": args.levels, "boundary": args.boundary,
-                             "checkpointing": args.activation_checkpointing},
+                             "checkpointing": args.activation_checkpointing,
+                             "positional": args.positional},
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
             scheduler_step=args.scheduler_step, loss=args.loss, k_max=args.k_max,

@@ -134,8 +134,12 @@ RESOLUTION_STRATEGIES = WordList(
     "resolution-strategy", "", ("resample", "multilevel", "native")
 )
 
+#: Extra input channels a network computes from the grid (:mod:`mgno.nn.positional`).
+POSITIONAL = WordList("positional", "kind", ("none", "coords"))
+
 __all__ = [
     "BOUNDARY_CONDITIONS",
+    "POSITIONAL",
     "DATA_KINDS",
     "LOSSES",
     "NORMALIZERS",

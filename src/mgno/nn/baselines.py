@@ -21,6 +21,7 @@ from torch import nn
 
 from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
+from mgno.nn.positional import PositionalChannels, check_positional
 from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.stencil import Prolongation, StencilConv
 
@@ -266,12 +267,14 @@ class UNetConfig(ModelConfig):
     boundary: str | tuple[str, ...] = "dirichlet"
     grid: tuple[int, ...] | None = None
     channels_last: bool = True
+    positional: str = "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("dim", "width", "depth"):
             self._set(name, as_int(getattr(self, name), self._where(name)))
         self._set("boundary", normalize_boundary(self.boundary, self.dim))
+        self._set("positional", check_positional(self.positional))
         self._set("grid", as_grid(self.grid, self.dim, "grid"))
         self._set("channels_last", bool(self.channels_last))
 
@@ -308,7 +311,8 @@ class UNet(RegisteredModel):
         widths = [width * 2**i for i in range(depth + 1)]
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
-        c = in_channels
+        self.positional = PositionalChannels(cfg.positional, boundary)
+        c = in_channels + self.positional.extra_channels
         for i, w in enumerate(widths):
             self.encoders.append(_ConvBlock(c, w, dim, boundary, channels_last))
             if i < depth:
@@ -350,6 +354,7 @@ class UNet(RegisteredModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.dim, self.in_channels, "unet")
+        x = self.positional(x)
         skips = []
         for i, encoder in enumerate(self.encoders):
             x = encoder(x)

@@ -14,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.positional import PositionalChannels, check_positional
 from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.resolution import resample
 from mgno.nn.stencil import StencilConv, to_channels_last
@@ -98,6 +99,7 @@ class MgNOConfig(ModelConfig):
     bias: str = "linear"
     norm: str | None = "none"
     skip: bool = False
+    positional: str = "none"
     activation: str = "gelu"
     channels_last: bool = True
     checkpointing: bool = False
@@ -110,6 +112,7 @@ class MgNOConfig(ModelConfig):
             self._set(name, as_int(getattr(self, name), w(name)))
         one_of(self.bias, BIASES, w("bias"))
         one_of(self.activation, tuple(ACTIVATIONS), w("activation"))
+        self._set("positional", check_positional(self.positional))
         if self.layers < 1 or self.channels < 1:
             raise InputError(
                 f"layers and channels: expected positive integers, got {self.layers} and "
@@ -180,7 +183,8 @@ class MgNO(RegisteredModel):
             norm=cfg.norm,
             channels_last=cfg.channels_last,
         )
-        widths = [cfg.in_channels] + [cfg.channels] * cfg.layers
+        self.positional = PositionalChannels(cfg.positional, cfg.boundary)
+        widths = [cfg.in_channels + self.positional.extra_channels] + [cfg.channels] * cfg.layers
         self.operators = nn.ModuleList(
             MultigridOperator(widths[i], cfg.channels, **op_kw) for i in range(cfg.layers)
         )
@@ -242,7 +246,8 @@ class MgNO(RegisteredModel):
         """
         if operator_grid is not None:
             operator_grid = tuple(int(n) for n in operator_grid)
-        u = to_channels_last(x) if self.channels_last else x
+        u = self.positional(x)
+        u = to_channels_last(u) if self.channels_last else u
         recompute = self.checkpointing and torch.is_grad_enabled() and self.training
         for op, bias in zip(self.operators, self.biases, strict=True):
             if recompute:

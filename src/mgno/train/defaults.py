@@ -73,6 +73,12 @@ def baseline_overrides(family: str, overrides: dict[str, Any]) -> dict[str, Any]
         if int(levels) < 2:
             raise InputError(f"--levels: found {levels} for --model unet, expected >= 2")
         out["depth"] = int(levels) - 1
+    if family != "unet" and "positional" in out:
+        raise InputError(
+            f"--positional: found {out['positional']!r} for --model {family}, whose "
+            "neuraloperator model appends its own grid; expected --positional only with "
+            "--model mgno or unet"
+        )
     if family == "unet" and "layers" in out:
         raise InputError(
             f"--layers: found {out['layers']} for --model unet, whose size is set by "
