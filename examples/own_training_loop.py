@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import mgno
 from mgno.pde.elliptic import solve_elliptic
+from mgno.threads import use_threads
 
 
 def make_data(n: int, grid: int, seed: int) -> TensorDataset:
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
+    # torch's threads, as mgno's commands choose them: the cores this process may
+    # use, less those other processes keep busy (on a busy machine every parallel
+    # region otherwise waits for a descheduled thread: docs/performance.md)
+    use_threads("auto")
 
     # 1. the model: a preset, made smaller for a quick run
     model = mgno.create_model("darcy-smooth", channels=16, grid=[args.grid] * 2, levels=None)
