@@ -152,3 +152,23 @@ def test_a_wrong_typed_config_is_one_line_and_exit_2(made, tmp_path, capsys, cha
     assert rc == 2 and out == ""
     line = _one_error_line(err)
     assert "config.json" in line and any(word in line for word in field)
+
+
+def test_train_refuses_a_folder_holding_any_file_it_did_not_write(made, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_bytes(FOREIGN)
+    rc, _out, err = _cli(_train_argv(made["data"], run, 1), capsys)
+    assert rc == 2 and "notes.txt, which mgno train did not write" in _one_error_line(err)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    assert (run / "notes.txt").read_bytes() == FOREIGN
+
+
+def test_bench_refuses_results_it_did_not_write(made, tmp_path, capsys):
+    out = tmp_path / "B"
+    out.mkdir()
+    (out / "results.json").write_bytes(FOREIGN)
+    rc, _out, err = _cli(["bench", "--data", made["data"], "--test", made["test"], "--models",
+                          "mgno", "--epochs", "1", "--out", out, "--quiet"], capsys)
+    assert rc == 2 and "holds results.json but no bench records" in _one_error_line(err)
+    assert (out / "results.json").read_bytes() == FOREIGN

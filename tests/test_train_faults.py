@@ -91,8 +91,11 @@ def test_foreign_files_in_out_are_refused(base, tmp_path, capsys):
     _one_line_error(capsys, _train(base, out), 2, "metrics.jsonl", "no run that mgno train wrote")
     assert (out / "metrics.jsonl").read_text() == '{"mine": 1}\n'
     (out / "metrics.jsonl").unlink()
-    (out / "notes.txt").write_text("kept")  # a file of no run's name is left alone
-    assert _train(base, out) == 0 and (out / "notes.txt").read_text() == "kept"
+    (out / "notes.txt").write_text("kept")  # any file train did not write
+    _one_line_error(capsys, _train(base, out), 2, "notes.txt", "did not write")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (out / "notes.txt").unlink()
+    assert _train(base, out) == 0  # an empty folder takes the run
 
 
 # ----------------------------------------------------------------------------- restarts

@@ -24,6 +24,7 @@ from mgno.bench.data import data_paths, describe, ensure_data, fingerprint
 from mgno.bench.measure import load_average, machine_info, read_run_config, summarise, utc_now
 from mgno.bench.profiles import Task, check_models, get_profile, select_tasks
 from mgno.bench.records import (
+    RECORD_SUFFIX,
     STEPS_FILE,
     Plan,
     eval_key,
@@ -416,4 +417,15 @@ def run_bench(config: BenchConfig | str | os.PathLike, **options: Any) -> dict[s
     _tasks(cfg)  # unknown profile or task: refused before the directory is made
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     with OutputLock(cfg.out):
+        _check_own_results(Path(cfg.out), cfg.force)
         return _run(cfg)
+
+
+def _check_own_results(out: Path, force: bool) -> None:
+    """Refuse to replace results files that no bench wrote here (no run records beside them)."""
+    foreign = [name for name in (RESULTS_JSON, RESULTS_MD) if (out / name).exists()]
+    if foreign and not force and not any(out.glob(f"runs/*/*{RECORD_SUFFIX}")):
+        raise InputError(
+            f"{out}: holds {foreign[0]} but no bench records (runs/*/*{RECORD_SUFFIX}); "
+            "expected a bench directory, another --out, or --force to replace it"
+        )

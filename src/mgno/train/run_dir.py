@@ -230,7 +230,7 @@ class RunDir:
         return [name for name in RUN_FILES if (self.path / name).exists()]
 
     def check_new(self) -> None:
-        """Refuse a path that cannot take a new run: a file, or a folder holding run files."""
+        """Refuse a path that cannot take a new run: a file, or a folder that is not empty."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"{self.path}: is a file, expected a run directory to create")
         present = self.run_files() if self.path.is_dir() else []
@@ -243,6 +243,13 @@ class RunDir:
             raise InputError(
                 f"{self.path}: holds {present[0]} but no run that mgno train wrote there; "
                 "expected a new or empty --out folder (move the file away)"
+            )
+        others = sorted(p.name for p in self.path.iterdir() if p.name != LOCK) \
+            if self.path.is_dir() else []
+        if others:
+            raise InputError(
+                f"{self.path}: holds {others[0]}, which mgno train did not write; expected a "
+                "new or empty --out folder (move the file away)"
             )
 
     def require(self) -> RunDir:
