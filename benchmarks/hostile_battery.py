@@ -890,11 +890,15 @@ def killed(name, item, args, delay, again=None, check=None, what="", when=None):
         end = time.monotonic() + delay(ctx)
         while p.poll() is None and time.monotonic() < end:
             time.sleep(0.02)
-        if p.poll() is None:
+        was_killed = p.poll() is None
+        if was_killed:
             os.killpg(p.pid, signal.SIGKILL)
         first = finish_proc(p, args, t0, 30)
         p2 = ctx.cli(again or args, w)
-        verdicts = [classify(p2, OK)]
+        # a first run that finished before its kill point left a complete output:
+        # the same command again must then refuse to replace it (no --force)
+        finished = not was_killed and first["rc"] == 0 and again is None
+        verdicts = [classify(p2, BAD if finished else OK)]
         if check is not None:
             verdicts.append(check(ctx, w, p2))
         return verdicts, [first, p2]
@@ -1033,7 +1037,8 @@ def register_bench(slow: bool) -> None:
         p1 = ctx.cli([*base, "--lr", "1e-3"], w)
         p2 = ctx.cli([*base, "--lr", "0.05"], w)
         p3 = ctx.cli([*with_value(base, "--out", "B2"), "--lr", "0.05"], w)
-        verdicts = [classify(p, OK) for p in (p1, p2, p3)]
+        # a changed spec may be recomputed, or refused in one line naming the change
+        verdicts = [classify(p1, OK), _recomputed_or_refused(p2, "lr"), classify(p3, OK)]
         if all(p["rc"] == 0 for p in (p1, p2, p3)):
             if p2["stdout"] == p1["stdout"] or _bench_numbers(p2) != _bench_numbers(p3):
                 verdicts.append((CORRUPT, "re-run with a new --lr reused the old results"))
@@ -1047,13 +1052,21 @@ def register_bench(slow: bool) -> None:
             raise Skip("bench cases need --slow")
         p1 = ctx.cli(base, w)
         p2 = ctx.cli(with_value(base, "--data", "{ref3}"), w)
-        verdicts = [classify(p, OK) for p in (p1, p2)]
+        verdicts = [classify(p1, OK), _recomputed_or_refused(p2, "data")]
         if p1["rc"] == 0 and p2["rc"] == 0 and _bench_numbers(p1) == _bench_numbers(p2):
             verdicts.append((CORRUPT, "re-run with other --data reused the old results"))
         return verdicts, [p1, p2]
 
     CASES.append(Case("bench-rerun-changed-data", "5", fn_data,
                       "bench, then again with other --data: recomputed"))
+
+
+def _recomputed_or_refused(p, field: str) -> tuple[str, str]:
+    """A bench re-run with a changed setting: exit 0, or one line naming the change."""
+    verdict = classify(p, ANY)
+    if p["rc"] == 2 and verdict[0] == CLEAN and field not in p["stderr"]:
+        return OTHER, f"refused without naming the changed {field}"
+    return verdict
 
 
 def _bench_numbers(p) -> str:

@@ -149,12 +149,26 @@ def train(
     try:
         with ExitStack() as stack:
             lock = RunLock(request.run_dir, ctx)
+            path = request.run_dir.path
+            if not path.exists() and not ctx.distributed and not request.resume:
+                # one process: make and lock the folder at once, so that a second
+                # `mgno train` into it is refused from its start, naming this one
+                request.run_dir.create()
+                stack.callback(_remove_if_empty, path)
             stack.callback(lock.release)
-            if request.run_dir.path.is_dir():
+            if path.is_dir():
                 lock.take()
             return _train(request, ctx, lock)
     finally:
         teardown(ctx)
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Remove a run folder this call made when nothing was written into it."""
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # not empty (the run wrote its files), or already gone
 
 
 def _train(request: TrainRequest, ctx: DistContext, lock: RunLock) -> TrainResult:
