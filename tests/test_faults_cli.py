@@ -175,7 +175,7 @@ def test_bench_refuses_results_it_did_not_write(made, tmp_path, capsys):
 
 
 def test_a_refused_train_leaves_no_folder_behind(made, tmp_path, capsys):
-    out = tmp_path / "deep" / "new_run"
+    out = tmp_path / "new_run"
     rc, _out, err = _cli(["train", "--data", tmp_path / "missing.h5", "--out", out, *NET,
                           "--quiet"], capsys)
     assert rc == 2 and "missing.h5" in _one_error_line(err)

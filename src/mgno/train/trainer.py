@@ -150,7 +150,8 @@ def train(
         with ExitStack() as stack:
             lock = RunLock(request.run_dir, ctx)
             path = request.run_dir.path
-            if not path.exists() and not ctx.distributed and not request.resume:
+            if (not path.exists() and path.parent.is_dir() and not ctx.distributed
+                    and not request.resume):
                 # one process: make and lock the folder at once, so that a second
                 # `mgno train` into it is refused from its start, naming this one
                 request.run_dir.create()
