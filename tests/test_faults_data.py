@@ -443,3 +443,17 @@ def test_convert_refuses_a_pipe_as_source(tmp_path, capsys):
     os.mkfifo(fifo)
     assert main(["convert", str(fifo), "--out", str(tmp_path / "x.h5")]) == 2
     assert "not a regular file" in _one_line_error(capsys.readouterr().err)
+
+
+def test_empty_sources_and_one_node_grids_are_refused(tmp_path, capsys):
+    src = tmp_path / "empty.npz"
+    np.savez(src, x=np.zeros((0, 9, 9)), y=np.zeros((0, 9, 9)))
+    assert main(["convert", str(src), "--out", str(tmp_path / "e.h5")]) == 2
+    assert "expected at least one sample" in _one_line_error(capsys.readouterr().err)
+    tiny = tmp_path / "tiny.h5"
+    with h5py.File(tiny, "w") as f:  # a grid of one node: no spacing, no stencil
+        f["inputs"] = np.zeros((4, 1, 1, 1), np.float32)
+        f["outputs"] = np.zeros((4, 1, 1, 1), np.float32)
+    with pytest.raises(InputError, match="expected at least 2 nodes per axis"):
+        open_dataset(tiny)
+    assert not (tmp_path / "e.h5").exists()

@@ -469,6 +469,10 @@ def _check_disk(out: Path, arrays: dict[str, np.ndarray]) -> None:
 def _convert(src, out: Path, *, boundary, pde, keys, command) -> Path:
     imported = load_source(src, keys=keys)
     arrays = imported.arrays
+    first = next(iter(arrays.values()))
+    if first.shape[0] == 0:
+        raise InputError(f"{src}: array {imported.keys[0]!r} has shape {tuple(first.shape)}, "
+                         "expected at least one sample")
     grid_ndim = (arrays["inputs"].ndim - 2) if imported.kind == STEADY else (
         arrays["trajectories"].ndim - 3
     )

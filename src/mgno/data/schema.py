@@ -272,7 +272,17 @@ def _float_array(x: Any, name: str, min_ndim: int, where: str) -> np.ndarray:
         raise InputError(
             f"{where}: {name} has shape {arr.shape}, expected at least {min_ndim} axes"
         )
+    _check_grid(arr.shape[min_ndim - 1 :], where, name)
     return arr
+
+
+def _check_grid(grid: Sequence[int], where: Any, name: str) -> None:
+    """Refuse a grid with an axis of fewer than 2 nodes (no spacing, no stencil)."""
+    if grid and min(grid) < 2:
+        raise InputError(
+            f"{where}: {name} has a grid of {'x'.join(map(str, grid))} nodes, expected at "
+            "least 2 nodes per axis"
+        )
 
 
 def _storage_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -591,6 +601,7 @@ def _open_dataset(path: Path) -> DatasetInfo:
                         f"{path}: dataset {name!r} has dtype {f[name].dtype}, expected real numbers"
                     )
         _check_extent(path, f)
+    _check_grid(grid, path, "the data set")
     ndim = len(grid)
     boundary = _check_boundary(attrs.get("boundary", ["dirichlet"] * ndim), ndim, str(path))
     domain = _check_domain(attrs.get("domain"), ndim, str(path))
