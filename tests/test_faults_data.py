@@ -457,3 +457,14 @@ def test_empty_sources_and_one_node_grids_are_refused(tmp_path, capsys):
     with pytest.raises(InputError, match="expected at least 2 nodes per axis"):
         open_dataset(tiny)
     assert not (tmp_path / "e.h5").exists()
+
+
+def test_convert_refuses_an_unfinished_generation(tmp_path, capsys):
+    src = tmp_path / "unfinished.h5"
+    with h5py.File(src, "w") as f:
+        f["inputs"] = np.zeros((4, 1, 9, 9), np.float32)
+        f["outputs"] = np.zeros((4, 1, 9, 9), np.float32)
+        f.attrs["complete"] = False
+    assert main(["convert", str(src), "--out", str(tmp_path / "c.h5")]) == 2
+    assert "'complete' is false" in _one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "c.h5").exists()

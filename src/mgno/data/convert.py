@@ -210,6 +210,9 @@ def _read_hdf5_flat(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     where = str(path)
     with h5py.File(path, "r") as f:
         attrs = dict(f.attrs)
+        if "complete" in attrs and not bool(np.asarray(attrs["complete"]).all()):
+            raise InputError(f"{path}: attribute 'complete' is false (an unfinished "
+                             "generation), expected a finished file")
         for k, v in _numeric(f, path, contained_keys(f, where)).items():
             arrays[k] = np.asarray(v[...])
         if not arrays:
