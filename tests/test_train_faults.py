@@ -325,3 +325,27 @@ def test_read_only_run_dir_is_one_line_exit_2(base, tmp_path, capsys, monkeypatc
     rc = _train(base, out)
     monkeypatch.undo()
     _one_line_error(capsys, rc, 2, "Read-only file system", str(out / ".lock"))
+
+
+def test_config_asking_for_more_memory_than_the_machine_has_is_one_line(base, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "huge"
+    shutil.copytree(base / "run", run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["channels"] = 10**6  # 9e12 weights in each 3x3 stencil
+    (run / "config.json").write_text(json.dumps(cfg))
+    rc = main(["eval", str(run), "--data", str(base / "train.h5")])
+    _one_line_error(capsys, rc, 2, "config.json", "parameters", "more than")
+
+
+def test_training_grid_of_the_wrong_shape_is_one_line(base, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "grid"
+    shutil.copytree(base / "run", run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["training_grid"] = {"shape": "x"}
+    (run / "config.json").write_text(json.dumps(cfg))
+    rc = main(["eval", str(run), "--data", str(base / "train.h5")])
+    _one_line_error(capsys, rc, 2, "training_grid.shape")

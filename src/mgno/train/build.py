@@ -27,16 +27,32 @@ from mgno.train.run_dir import RunDir
 from mgno.train.task import Task
 
 
-def build_network(config: dict) -> torch.nn.Module:
-    """``mgno.nn.build_model(config)``; the family is picked by ``config["model"]``."""
+def build_network(config: dict, where: str = "network config") -> torch.nn.Module:
+    """``mgno.nn.build_model(config)``; the family is picked by ``config["model"]``.
+
+    The network is first built on the ``meta`` device (no memory), so that a
+    config asking for more parameters than this machine can hold is refused
+    in one line instead of failing inside the allocator.
+    """
+    from mgno.data.capacity import available_memory, human_bytes
     from mgno.nn import build_model
 
     try:
+        with torch.device("meta"):
+            shape_only = build_model(config)
+        need = 4 * sum(p.numel() for p in shape_only.parameters())  # float32 weights
+        room = available_memory()
+        if room is not None and need > room:
+            raise InputError(
+                f"{where}: the network has {need // 4:,} parameters ({human_bytes(need)}), "
+                f"more than the {human_bytes(room)} of memory available; expected a smaller "
+                "network"
+            )
         return build_model(config)
     except InputError:
         raise
-    except (ValueError, KeyError) as err:  # the config comes from options, a preset or a file
-        raise InputError(f"network config: {' '.join(str(err).split())}") from None
+    except (ValueError, KeyError, TypeError) as err:  # from options, a preset or a file
+        raise InputError(f"{where}: {' '.join(str(err).split())}") from None
 
 
 def seed_everything(seed: int) -> None:

@@ -139,18 +139,13 @@ def load_run(
         How to run on a grid other than the training grid: ``"resample"``,
         ``"multilevel"`` or ``"native"`` (see :mod:`mgno.nn.resolution`).
     """
-    from mgno.nn import build_model
+    from mgno.train.build import build_network
 
     rdir = RunDir(run_dir)
     config = rdir.read_config()
     path = rdir.path
     tcfg = TrainConfig.from_dict(config["train"], source=str(rdir.config_path))
-    try:
-        net = build_model(config["model"])
-    except (TypeError, KeyError, ValueError) as err:
-        raise InputError(
-            f"{rdir.config_path}: field 'model' is not a valid config ({err})"
-        ) from None
+    net = build_network(config["model"], f"{rdir.config_path}: field 'model'")
     wfile = rdir.weights_file(which)
     weights, epoch = rdir.read_weights() if which == "best" else _last_weights(rdir)
     try:

@@ -124,7 +124,26 @@ def check_config(cfg: Any, path: Path) -> dict:
             raise InputError(
                 f"{path}: field {key!r} is a {_type_name(cfg[key])}, expected an object"
             )
+    if "training_grid" in cfg:
+        _check_training_grid(cfg["training_grid"], path)
     return cfg
+
+
+def _check_training_grid(record: dict, path: Path) -> None:
+    """``training_grid``: shape (integers >= 2), spacing (numbers), boundary (words)."""
+    shape = record.get("shape")
+    if not isinstance(shape, list) or not shape or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 2 for n in shape
+    ):
+        raise InputError(f"{path}: field 'training_grid.shape' is {shape!r}, expected a list "
+                         "of integers >= 2")
+    for key, ok in (("spacing", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+                    ("boundary", lambda v: isinstance(v, str))):
+        value = record.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) != len(shape)
+                                  or not all(ok(v) for v in value)):
+            raise InputError(f"{path}: field 'training_grid.{key}' is {value!r}, expected "
+                             f"{len(shape)} entries, one per axis")
 
 
 def check_metric(record: Any, path: Path, line: int) -> dict:
