@@ -7,7 +7,7 @@ the command starts (measured over 0.1 s from ``/proc/stat`` where it exists).
 Fewer threads than cores is much faster on a machine that is doing something
 else: every parallel region of an OpenMP program waits for its slowest
 thread, and a thread that shares its core with another busy process is
-descheduled for whole time slices (benchmarks/RESULTS.md, "Under load").
+descheduled for whole time slices (docs/performance.md).
 """
 
 from __future__ import annotations
