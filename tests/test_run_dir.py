@@ -9,21 +9,27 @@ from pathlib import Path
 import pytest
 
 from mgno.errors import InputError
-from mgno.train.run_dir import RUN_FILES, RunDir, run_fingerprint
+from mgno.train.run_dir import LOCK, RUN_FILES, RunDir, run_fingerprint
 
 OLD_RUN = Path(__file__).parent / "data" / "old_run"
 
 
-def test_check_new_refuses_every_run_file_and_nothing_else(tmp_path):
+def test_check_new_takes_only_an_empty_folder(tmp_path):
     RunDir(tmp_path / "absent").check_new()
     for name in RUN_FILES:
         folder = tmp_path / name.replace(".", "_")
         folder.mkdir()
-        (folder / "notes.txt").write_text("x")
-        RunDir(folder).check_new()  # other files are left alone
+        RunDir(folder).check_new()  # empty: takes a run
+        (folder / LOCK).write_text("")
+        RunDir(folder).check_new()  # its own lock file does not count
         (folder / name).write_text("x")
         with pytest.raises(InputError, match=str(folder)):
             RunDir(folder).check_new()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="notes.txt, which mgno train did not write"):
+        RunDir(other).check_new()
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="is a file"):
         RunDir(tmp_path / "file").check_new()
