@@ -877,8 +877,12 @@ def _gen_winner_conv(ctx, w, winner):
 
 
 # --------------------------------------------------------------------------- item 1: SIGKILL
-def killed(name, item, args, delay, again=None, check=None, what="", when=None):
-    """SIGKILL ``args`` ``delay(ctx)`` seconds after ``when(w)`` first holds; run ``again``."""
+def killed(name, item, args, delay, again=None, check=None, what="", when=None, done=None):
+    """SIGKILL ``args`` ``delay(ctx)`` seconds after ``when(w)`` first holds; run ``again``.
+
+    ``done(w)``: the first run had already put its complete output in place when
+    the kill landed (after the final rename), so the rerun must refuse to replace it.
+    """
 
     def fn(ctx: Ctx, w: Path):
         t0 = time.monotonic()
@@ -897,7 +901,8 @@ def killed(name, item, args, delay, again=None, check=None, what="", when=None):
         p2 = ctx.cli(again or args, w)
         # a first run that finished before its kill point left a complete output:
         # the same command again must then refuse to replace it (no --force)
-        finished = not was_killed and first["rc"] == 0 and again is None
+        finished = again is None and ((not was_killed and first["rc"] == 0)
+                                      or (done is not None and done(w)))
         verdicts = [classify(p2, BAD if finished else OK)]
         if check is not None:
             verdicts.append(check(ctx, w, p2))
@@ -917,13 +922,14 @@ def register_kills(seed: int) -> None:
         frac = rng.uniform(0.0, 0.7)
         killed(f"kill-generate-{k}", "1", gen_big(),
                lambda ctx, f=frac: f * ctx.fx["ref3_seconds"], when=_exists("out.h5.partial"),
-               check=check_against("ref3"),
+               check=check_against("ref3"), done=_exists("out.h5"),
                what=f"generate killed {frac:.2f} x its run time after the partial file "
                     "appears, rerun: equal to an uninterrupted run")
     for k in range(2):
         frac = rng.uniform(0.3, 1.0)
         killed(f"kill-convert-{k}", "1", ["convert", "{ref3}", "--out", "out.h5"],
                lambda ctx, f=frac: f * ctx.fx["refconv_seconds"], check=check_against("refconv"),
+               done=_exists("out.h5"),
                what=f"convert killed at {frac:.2f} x its run time, rerun")
     full = ["train", "--data", "{train}", "--out", "run", "--epochs", "2", "--batch-size", "4",
             "--seed", "0", *NET, "--quiet"]

@@ -337,6 +337,10 @@ def test_config_asking_for_more_memory_than_the_machine_has_is_one_line(base, tm
     (run / "config.json").write_text(json.dumps(cfg))
     rc = main(["eval", str(run), "--data", str(base / "train.h5")])
     _one_line_error(capsys, rc, 2, "config.json", "parameters", "more than")
+    cfg["model"]["channels"] = 10**9  # beyond what a tensor's size can count
+    (run / "config.json").write_text(json.dumps(cfg))
+    rc = main(["eval", str(run), "--data", str(base / "train.h5")])
+    _one_line_error(capsys, rc, 2, "config.json", "overflow")
 
 
 def test_training_grid_of_the_wrong_shape_is_one_line(base, tmp_path, capsys):

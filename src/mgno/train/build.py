@@ -38,8 +38,13 @@ def build_network(config: dict, where: str = "network config") -> torch.nn.Modul
     from mgno.nn import build_model
 
     try:
-        with torch.device("meta"):
-            shape_only = build_model(config)
+        try:
+            with torch.device("meta"):
+                shape_only = build_model(config)
+        except RuntimeError as err:  # on the meta device: sizes beyond any memory
+            raise InputError(f"{where}: the network's sizes overflow "
+                             f"({' '.join(str(err).split())}); expected a smaller network"
+                             ) from None
         need = 4 * sum(p.numel() for p in shape_only.parameters())  # float32 weights
         room = available_memory()
         if room is not None and need > room:
