@@ -32,32 +32,38 @@ def build_network(config: dict, where: str = "network config") -> torch.nn.Modul
 
     The network is first built on the ``meta`` device (no memory), so that a
     config asking for more parameters than this machine can hold is refused
-    in one line instead of failing inside the allocator.
+    in one line instead of failing inside the allocator. Every refusal names
+    ``where`` (the option, preset or file the config came from).
     """
     from mgno.data.capacity import available_memory, human_bytes
+
+    shape_only = _build(config, where, meta=True)
+    need = 4 * sum(p.numel() for p in shape_only.parameters())  # float32 weights
+    room = available_memory()
+    if room is not None and need > room:
+        raise InputError(
+            f"{where}: the network has {need // 4:,} parameters ({human_bytes(need)}), "
+            f"more than the {human_bytes(room)} of memory available; expected a smaller network"
+        )
+    return _build(config, where, meta=False)
+
+
+def _build(config: dict, where: str, meta: bool) -> torch.nn.Module:
     from mgno.nn import build_model
 
     try:
-        try:
-            with torch.device("meta"):
-                shape_only = build_model(config)
-        except RuntimeError as err:  # on the meta device: sizes beyond any memory
-            raise InputError(f"{where}: the network's sizes overflow "
-                             f"({' '.join(str(err).split())}); expected a smaller network"
-                             ) from None
-        need = 4 * sum(p.numel() for p in shape_only.parameters())  # float32 weights
-        room = available_memory()
-        if room is not None and need > room:
-            raise InputError(
-                f"{where}: the network has {need // 4:,} parameters ({human_bytes(need)}), "
-                f"more than the {human_bytes(room)} of memory available; expected a smaller "
-                "network"
-            )
-        return build_model(config)
-    except InputError:
-        raise
-    except (ValueError, KeyError, TypeError) as err:  # from options, a preset or a file
+        if not meta:
+            return build_model(config)
+        with torch.device("meta"):
+            return build_model(config)
+    except (ValueError, KeyError, TypeError) as err:  # InputError included
         raise InputError(f"{where}: {' '.join(str(err).split())}") from None
+    except RuntimeError as err:
+        if not meta:
+            raise
+        # on the meta device only sizes can fail: beyond what a tensor can count
+        raise InputError(f"{where}: the network's sizes overflow "
+                         f"({' '.join(str(err).split())}); expected a smaller network") from None
 
 
 def seed_everything(seed: int) -> None:
