@@ -468,3 +468,11 @@ def test_convert_refuses_an_unfinished_generation(tmp_path, capsys):
     assert main(["convert", str(src), "--out", str(tmp_path / "c.h5")]) == 2
     assert "'complete' is false" in _one_line_error(capsys.readouterr().err)
     assert not (tmp_path / "c.h5").exists()
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:99"])
+def test_a_device_that_does_not_exist_is_one_line(tmp_path, capsys, device):
+    out = tmp_path / "d.h5"
+    assert main([*ARGV, "--out", str(out), "--device", device]) == 2
+    assert "--device" in _one_line_error(capsys.readouterr().err)
+    assert not out.exists() and not Path(f"{out}.partial").exists()

@@ -353,3 +353,12 @@ def test_training_grid_of_the_wrong_shape_is_one_line(base, tmp_path, capsys):
     (run / "config.json").write_text(json.dumps(cfg))
     rc = main(["eval", str(run), "--data", str(base / "train.h5")])
     _one_line_error(capsys, rc, 2, "training_grid.shape")
+
+
+@pytest.mark.parametrize("option", [["--lr", "inf"], ["--weight-decay", "nan"], ["--seed", "-1"]])
+def test_non_finite_rates_and_negative_seeds_are_refused_up_front(base, tmp_path, capsys, option):
+    out = tmp_path / "run"
+    rc = main(["train", "--data", str(base / "train.h5"), "--out", str(out), *RECIPE, *TINY,
+               *option])
+    _one_line_error(capsys, rc, 2, option[0].lstrip("-").replace("-", "_"))
+    assert not out.exists()

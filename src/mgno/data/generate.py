@@ -62,6 +62,7 @@ from mgno.data.schema import (
     generator_version,
     root_attrs,
 )
+from mgno.devices import choose_device
 from mgno.errors import InputError, OutputFault
 from mgno.lock import OutputLock
 from mgno.pde.registry import PDESpec, get_pde, parse_params, sample_cost
@@ -552,6 +553,8 @@ def generate_dataset(
         keeps every sample written; the same command resumes).
     """
     plan = _plan(pde, n, resolution, seed, out, params, shard, batch_size, command, dtype)
+    if device is not None:
+        device = str(choose_device(device))  # a device that does not exist: one line
     workers = _int_option(workers, "--workers", 1, 4 * (os.cpu_count() or 1))
     import torch
 

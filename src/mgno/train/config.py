@@ -7,6 +7,7 @@ The first block of fields is exactly the ``"train"`` dict of a preset
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,14 @@ class TrainConfig:
                 raise InputError(
                     f"train config: field {name!r} is {value!r}, expected an integer >= 1"
                 )
+        for name in ("lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise InputError(
+                    f"train config: field {name!r} is {value!r}, expected a finite number"
+                )
+        if self.seed < 0:
+            raise InputError(f"train config: field 'seed' is {self.seed!r}, expected >= 0")
         if not (self.lr > 0):
             raise InputError(f"train config: field 'lr' is {self.lr!r}, expected a positive number")
         if self.weight_decay < 0:

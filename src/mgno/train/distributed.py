@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from mgno.errors import InputError
+from mgno.devices import choose_device
 
 
 @dataclass
@@ -37,23 +37,6 @@ class DistContext:
     def is_main(self) -> bool:
         """True on the process that writes files and prints (global rank 0)."""
         return self.rank == 0
-
-
-def choose_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; otherwise ``spec``."""
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise InputError(f"--device: found {spec!r}, expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device: found {spec!r}, but CUDA is not available here; expected cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank % torch.cuda.device_count())
-    return device
 
 
 def setup(device: str = "auto") -> DistContext:
