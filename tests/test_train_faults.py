@@ -355,10 +355,15 @@ def test_training_grid_of_the_wrong_shape_is_one_line(base, tmp_path, capsys):
     _one_line_error(capsys, rc, 2, "training_grid.shape")
 
 
-@pytest.mark.parametrize("option", [["--lr", "inf"], ["--weight-decay", "nan"], ["--seed", "-1"]])
-def test_non_finite_rates_and_negative_seeds_are_refused_up_front(base, tmp_path, capsys, option):
+@pytest.mark.parametrize("option, fragment", [
+    (["--lr", "inf"], "'lr'"), (["--weight-decay", "nan"], "'weight_decay'"),
+    (["--seed", "-1"], "'seed'"), (["--layers", "1000000000"], "layers"),
+    (["--channels", "1000000000"], "overflow"),
+])
+def test_non_finite_rates_and_negative_seeds_are_refused_up_front(base, tmp_path, capsys, option,
+                                                                  fragment):
     out = tmp_path / "run"
     rc = main(["train", "--data", str(base / "train.h5"), "--out", str(out), *RECIPE, *TINY,
                *option])
-    _one_line_error(capsys, rc, 2, option[0].lstrip("-").replace("-", "_"))
+    _one_line_error(capsys, rc, 2, fragment)
     assert not out.exists()

@@ -21,6 +21,8 @@ from mgno.nn.stencil import StencilConv, to_channels_last
 from mgno.vocab import one_of
 
 BIASES = ("linear", "conv", "none")
+#: more layers than any network needs (and a list of a billion would exhaust memory)
+MAX_LAYERS = 10_000
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh}
 
 
@@ -113,10 +115,10 @@ class MgNOConfig(ModelConfig):
         one_of(self.bias, BIASES, w("bias"))
         one_of(self.activation, tuple(ACTIVATIONS), w("activation"))
         self._set("positional", check_positional(self.positional))
-        if self.layers < 1 or self.channels < 1:
+        if not (1 <= self.layers <= MAX_LAYERS) or self.channels < 1:
             raise InputError(
-                f"layers and channels: expected positive integers, got {self.layers} and "
-                f"{self.channels}"
+                f"layers and channels: expected integers in 1..{MAX_LAYERS} and >= 1, got "
+                f"{self.layers} and {self.channels}"
             )
         self._set("grid", as_grid(self.grid, self.dim, "grid"))
         if self.levels is None:

@@ -58,12 +58,13 @@ def _build(config: dict, where: str, meta: bool) -> torch.nn.Module:
             return build_model(config)
     except (ValueError, KeyError, TypeError) as err:  # InputError included
         raise InputError(f"{where}: {' '.join(str(err).split())}") from None
-    except RuntimeError as err:
+    except (RuntimeError, MemoryError) as err:
         if not meta:
             raise
         # on the meta device only sizes can fail: beyond what a tensor can count
         raise InputError(f"{where}: the network's sizes overflow "
-                         f"({' '.join(str(err).split())}); expected a smaller network") from None
+                         f"({' '.join(str(err).split()) or type(err).__name__}); expected a "
+                         "smaller network") from None
 
 
 def seed_everything(seed: int) -> None:
