@@ -562,6 +562,12 @@ def generate_dataset(
     plan.attrs["threads"] = threads
     _check_out(plan.out)
     _check_memory(plan, workers)
+    _write_locked(plan, workers, threads, device, progress, force)
+    return plan.out
+
+
+def _write_locked(plan: _Plan, workers: int, threads: int, device, progress, force) -> None:
+    """Under the output's lock: reuse what a partial file holds, generate the rest, finish."""
     with OutputLock(plan.out) as lock:
         if lock.stale_holder:
             print(f"mgno: {plan.out}: the previous writer ({lock.stale_holder}) died; "
@@ -573,7 +579,6 @@ def generate_dataset(
             _check_disk(plan, len(plan.indices) * stored * plan.dtype.itemsize)
         _generate(plan, trusted, workers, threads, device, progress)
         _finish(plan)
-    return plan.out
 
 
 def _generate(
