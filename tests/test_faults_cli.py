@@ -180,3 +180,61 @@ def test_a_refused_train_leaves_no_folder_behind(made, tmp_path, capsys):
                           "--quiet"], capsys)
     assert rc == 2 and "missing.h5" in _one_error_line(err)
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- bad values, one line
+@pytest.mark.parametrize("flag, value", [
+    ("--epochs", "0"), ("--epochs", "-1"), ("--lr", "-1"), ("--lr", "nan"),
+    ("--batch-size", "0"), ("--time-limit", "-1"),
+])
+def test_bench_refuses_bad_recipe_values_before_any_child(made, tmp_path, capsys, flag, value):
+    out = tmp_path / "B"
+    rc, _, err = _cli(["bench", "--data", made["data"], "--test", made["test"], "--models",
+                       "mgno", "--epochs", "1", "--out", out, "--quiet", flag, value], capsys)
+    assert rc == 2
+    assert flag in _one_error_line(err)
+    assert not out.exists()
+
+
+def test_bench_with_a_failed_run_exits_1_not_as_interrupted(monkeypatch, tmp_path, capsys):
+    import mgno.bench
+
+    monkeypatch.setattr(mgno.bench, "run_bench",
+                        lambda cfg: {"complete": False, "interrupted": False})
+    assert main(["bench", "--data", "a.h5", "--test", "b.h5", "--out", str(tmp_path)]) == 1
+    monkeypatch.setattr(mgno.bench, "run_bench",
+                        lambda cfg: {"complete": False, "interrupted": True})
+    assert main(["bench", "--data", "a.h5", "--test", "b.h5", "--out", str(tmp_path)]) == 130
+
+
+@pytest.mark.parametrize("verb", ["eval", "predict"])
+def test_batch_size_zero_is_refused(made, tmp_path, capsys, verb):
+    out = tmp_path / "pred.h5"
+    argv = (["eval", made["run"], "--data", made["test"]] if verb == "eval" else
+            ["predict", made["run"], "--input", made["test"], "--out", out])
+    rc, _, err = _cli([*argv, "--batch-size", "0"], capsys)
+    assert rc == 2
+    assert "--batch-size" in _one_error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("grid", [["0"], ["-5"], ["9"], ["9", "9", "9"]])
+def test_info_refuses_a_grid_that_is_not_one_size_per_axis(capsys, grid):
+    rc, _, err = _cli(["info", "--preset", "darcy-smooth", "--grid", *grid], capsys)
+    assert rc == 2
+    assert "--grid" in _one_error_line(err)
+
+
+def test_demo_into_a_file_or_over_foreign_data_is_refused(tmp_path, capsys):
+    afile = tmp_path / "train"
+    afile.write_bytes(FOREIGN)
+    rc, _, err = _cli(["demo", "--out", afile], capsys)
+    assert rc == 2 and "--out" in _one_error_line(err)
+    assert afile.read_bytes() == FOREIGN
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    foreign = folder / "darcy_r33_s0_train.h5"
+    foreign.write_bytes(FOREIGN)
+    rc, _, err = _cli(["demo", "--out", folder], capsys)
+    assert rc == 2 and "darcy_r33_s0_train.h5" in _one_error_line(err)
+    assert foreign.read_bytes() == FOREIGN

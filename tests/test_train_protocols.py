@@ -152,6 +152,19 @@ def test_start_frame_needs_enough_frames(tmp_path):
         TrainConfig(start_frame=-1)
 
 
+def test_predict_refuses_a_negative_start_frame(tmp_path):
+    from mgno.train import predict
+
+    data = make_trajectories(tmp_path / "t.h5", n=2, t=4)
+    train(data, tmp_path / "r", epochs=1, model_overrides=TINY_NET, progress=False)
+    for bad in (-1, True):
+        with pytest.raises(InputError, match="--start-frame"):
+            predict(tmp_path / "r", data, tmp_path / "p.h5", start_frame=bad)
+    assert not (tmp_path / "p.h5").exists()
+    predict(tmp_path / "r", data, tmp_path / "p.h5", start_frame=1)
+    assert read_arrays(tmp_path / "p.h5")["trajectories"].shape[1] == 3
+
+
 def test_navier_stokes_preset_starts_after_the_initial_field():
     from mgno.presets import get_preset
 

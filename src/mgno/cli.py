@@ -529,7 +529,11 @@ def _run_bench(args: argparse.Namespace) -> int:
         _print_json(res)
     else:
         print(Path(args.out) / RESULTS_MD)
-    return 0 if res["complete"] else 130
+    if res["complete"]:
+        return 0
+    # stopped (Ctrl-C, SIGTERM, --time-limit): 130 as for any interrupted verb;
+    # a run that failed: 1
+    return 130 if res.get("interrupted", True) else 1
 
 
 # --------------------------------------------------------------------------- main

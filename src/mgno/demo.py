@@ -43,19 +43,21 @@ def darcy_files(
     """
     from mgno.pde.darcy import generate_darcy
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir}: exists and is not a folder; expected a folder "
+                         "for the demo's data, run and figures")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"darcy_r{resolution}_s{seed}"
     paths = (out_dir / f"{stem}_train.h5", out_dir / f"{stem}_test.h5")
     counts = (n_train, n_test)
     ranges = ((0, n_train), (n_train, n_train + n_test))
     for path, n, (lo, hi) in zip(paths, counts, ranges, strict=True):
-        if path.is_file():
-            try:
-                info = open_dataset(path)
-                if info.n_samples == n and info.grid == (resolution, resolution):
-                    continue
-            except ValueError:
-                pass
+        if path.exists() or path.is_symlink():
+            if _reusable(path, n, resolution):
+                continue
+            raise InputError(f"{path}: exists and is not the demo's {n}-sample "
+                             f"{resolution}x{resolution} Darcy file; remove it or use "
+                             "another --out")
         t0 = time.perf_counter()
         parts = [
             generate_darcy(
@@ -82,6 +84,17 @@ def darcy_files(
             flush=True,
         )
     return paths
+
+
+def _reusable(path: Path, n: int, resolution: int) -> bool:
+    """Whether ``path`` is a data file this demo wrote with these sizes."""
+    if not path.is_file():
+        return False
+    try:
+        info = open_dataset(path)
+    except ValueError:
+        return False
+    return info.n_samples == n and info.grid == (resolution, resolution)
 
 
 def _fresh(path: Path) -> Path:

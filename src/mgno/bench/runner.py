@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import sys
@@ -126,6 +127,7 @@ class BenchConfig:
 
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads: found {self.threads}, expected an integer >= 1")
+        self._check_overrides()
         jobs = self.jobs
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise InputError(f"--jobs: found {jobs!r}, expected an integer >= 1")
@@ -142,6 +144,19 @@ class BenchConfig:
         if threads is None and jobs > 1:
             threads = max(1, (os.cpu_count() or 1) // jobs)
         return replace(self, threads=threads)
+
+    def _check_overrides(self) -> None:
+        # Checked here, before any child process starts: a bad value would
+        # otherwise fail in every child in turn.
+        for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise InputError(f"{flag}: found {value!r}, expected an integer >= 1")
+        for flag, value in (("--lr", self.lr), ("--time-limit", self.time_limit)):
+            if value is not None and not (isinstance(value, (int, float))
+                                          and not isinstance(value, bool)
+                                          and math.isfinite(value) and value > 0):
+                raise InputError(f"{flag}: found {value!r}, expected a positive finite number")
 
     def resolved_device(self) -> str:
         """The device the runs train on: ``auto`` becomes ``cuda`` or ``cpu``."""
@@ -370,12 +385,16 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     for tr in trs:
         complete = _report_task(tr, cfg, chosen, memo) and complete
     _remove_if_empty(out / JOBS_DIR)
-    results.update(complete=complete, load_avg_end=load_average(), finished_utc=utc_now())
+    results.update(complete=complete, interrupted=stopped, load_avg_end=load_average(),
+                   finished_utc=utc_now())
     atomic_write_json(out / RESULTS_JSON, results)
     atomic_write_text(out / RESULTS_MD, format_results(results))
-    if not complete and cfg.progress:
+    if stopped and cfg.progress:
         print(f"mgno bench: stopped before the end; continue with --resume (same --out {out})",
               file=sys.stderr, flush=True)
+    elif not complete and cfg.progress:
+        print(f"mgno bench: some runs failed or were not evaluated (see {out / RESULTS_MD}); "
+              "fix the cause and rerun with --resume", file=sys.stderr, flush=True)
     return results
 
 
@@ -395,7 +414,9 @@ def run_bench(config: BenchConfig | str | os.PathLike, **options: Any) -> dict[s
     -------
     dict
         What ``results.json`` holds: ``machine``, ``command``, ``tasks`` (per
-        model metrics, runs and the MgNO/FNO ``targets``) and ``complete``.
+        model metrics, runs and the MgNO/FNO ``targets``), ``complete`` (every
+        run finished and evaluated) and ``interrupted`` (stopped by Ctrl-C,
+        SIGTERM or the time limit).
 
     Raises
     ------

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from mgno.errors import InputError
 from mgno.nn.factory import build_model, count_parameters
 from mgno.nn.multigrid import level_shapes
 from mgno.presets import lookup_preset
@@ -67,6 +68,8 @@ def summarize_preset(name: str, grid: Sequence[int] | None = None) -> dict[str, 
     """
     preset = lookup_preset(name).to_dict()
     model = build_model(preset["model"])
+    if grid is not None:
+        _check_grid(grid, len(model.config.get("boundary") or ()) or len(grid))
     summary = {"preset": name, "description": preset["description"]}
     summary.update(summarize_model(model, grid))
     summary["paper"] = preset["paper"]
@@ -76,6 +79,16 @@ def summarize_preset(name: str, grid: Sequence[int] | None = None) -> dict[str, 
         summary["parameters_with_grid_tied_norm"] = summary["parameters"] + tied
     summary["train"] = preset["train"]
     return summary
+
+
+def _check_grid(grid: Sequence[int], dims: int) -> None:
+    """Refuse a ``--grid`` without one size >= 2 per axis of the model."""
+    grid = list(grid)
+    bad = [n for n in grid if isinstance(n, bool) or not isinstance(n, int) or n < 2]
+    if bad or len(grid) != dims:
+        found = bad[0] if bad else f"{len(grid)} size{'s' * (len(grid) != 1)}"
+        raise InputError(f"--grid: found {found}, expected {dims} integers >= 2 "
+                         "(points per axis)")
 
 
 def format_summary(summary: dict[str, Any]) -> str:

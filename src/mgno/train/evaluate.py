@@ -77,8 +77,8 @@ class LoadedRun:
         return self.train_config.eval_batch_size or self.train_config.batch_size
 
     def batch(self, batch_size: int | None) -> int:
-        """``batch_size`` when given (refused below 0), else the run's own."""
-        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 0):
+        """``batch_size`` when given (refused below 1), else the run's own."""
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             raise InputError(f"--batch-size: found {batch_size}, expected an integer >= 1")
         return batch_size or self.batch_size
 

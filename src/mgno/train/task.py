@@ -204,8 +204,11 @@ class Task:
         ``(N, window, C, *grid)``; ``steps`` is the number of frames stored after
         it, else ``steps_out``.
         """
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int)
+                                  or first < 0):
+            raise InputError(f"--start-frame: found {first!r}, expected an integer >= 0")
         w = self.window
-        start = self.start_frame if first is None else int(first)
+        start = self.start_frame if first is None else first
         hint = "" if first is not None else "; start_frame 0 rolls out from frame 0"
         traj = self.cut_frames(trajectories, path, need=w, first=start, hint=hint)
         steps = traj.shape[1] - w if traj.shape[1] > w else self.steps_out
