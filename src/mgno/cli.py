@@ -25,6 +25,7 @@ from mgno.vocab import (
     RESOLUTION_STRATEGIES,
     SCHEDULER_STEPS,
     SCHEDULERS,
+    UNROLL_GRADIENTS,
 )
 
 EXIT_BAD_INPUT = 2
@@ -169,10 +170,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--normalizer", choices=NORMALIZERS, default=None,
                    help="normaliser of inputs and outputs")
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
-    g.add_argument("--protocol", choices=PROTOCOLS, default=None)
-    g.add_argument("--start-frame", type=int, default=None, metavar="N",
-                   help="trajectories: leave out the frames before N in training, evaluation "
-                   "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
+    _add_trajectory_options(g)
     g.add_argument("--val-fraction", type=float, default=None)
     g = p.add_argument_group("network (default: the preset's, else derived from the data)")
     g.add_argument("--channels", type=int, default=None)
@@ -194,6 +192,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "about half the memory)")
     g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+
+
+def _add_trajectory_options(g: argparse._ArgumentGroup) -> None:
+    """The recipe options of time-dependent data: protocol, frames, unrolling, noise."""
+    g.add_argument("--protocol", choices=PROTOCOLS, default=None)
+    g.add_argument("--steps-in", type=int, default=None, metavar="N",
+                   help="10-10 protocol: frames in the input window (default 10)")
+    g.add_argument("--steps-out", type=int, default=None, metavar="N",
+                   help="trajectories: frames predicted (10-10) or rolled out in validation "
+                   "and eval (one-step); default 10")
+    g.add_argument("--start-frame", type=int, default=None, metavar="N",
+                   help="trajectories: leave out the frames before N in training, evaluation "
+                   "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
+    g.add_argument("--unroll", type=int, default=None, metavar="K",
+                   help="one-step protocol: train on windows of K steps from a true frame, "
+                   "the loss on the last step (default 1: plain one-step training)")
+    g.add_argument("--unroll-grad", choices=UNROLL_GRADIENTS, default=None,
+                   help="with --unroll K > 1: gradients through the last step only (last, "
+                   "the pushforward trick; default) or through all K steps (all)")
+    g.add_argument("--input-noise", type=float, default=None, metavar="SIGMA",
+                   help="trajectories: add Gaussian noise of SIGMA times the frames' std "
+                   "to the training inputs (default 0: none)")
 
 
 def _k_max(text: str) -> int | str:
@@ -226,7 +246,9 @@ def _run_train(args: argparse.Namespace) -> int:
             normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
-            compile=args.compile, start_frame=args.start_frame,
+            compile=args.compile, start_frame=args.start_frame, steps_in=args.steps_in,
+            steps_out=args.steps_out, unroll=args.unroll, unroll_grad=args.unroll_grad,
+            input_noise=args.input_noise,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)

@@ -14,7 +14,7 @@ from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.nn.registry import BASELINE_FAMILIES  # families built from neuraloperator, the U-Net
 from mgno.train.config import TrainConfig
-from mgno.train.task import Task, check_protocol, default_recipe
+from mgno.train.task import Task, check_protocol, check_rollout_training, default_recipe
 
 default_train_config = default_recipe
 
@@ -38,6 +38,7 @@ def build_train_config(
         source = "requested"
     cfg = TrainConfig.from_dict(d, source="train options")
     check_protocol(info, cfg.protocol, source)
+    check_rollout_training(info, cfg)
     return cfg
 
 
