@@ -19,6 +19,7 @@ from mgno.errors import InputError, OutputFault
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
     LOSSES,
+    MGNO_NORMS,
     NORMALIZERS,
     OPTIMIZERS,
     PROTOCOLS,
@@ -179,6 +180,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--boundary", nargs="+", default=None,
                    choices=BOUNDARY_CONDITIONS,
                    help="padding per axis (default: the data's metadata)")
+    g.add_argument("--norm", choices=MGNO_NORMS, default=None,
+                   help="mgno: normalisation after each prolongation (default: the preset's, "
+                   "else none); layer-grid is the authors' LayerNorm with weights per node, "
+                   "tied to the training grid")
     g.add_argument("--positional", choices=["none", "coords"], default=None,
                    help="mgno, unet: append the node coordinates as input channels (sin/cos "
                    "pairs on periodic axes), computed on any grid (default: none)")
@@ -239,7 +244,7 @@ def _run_train(args: argparse.Namespace) -> int:
             model_overrides={"channels": args.channels, "layers": args.layers,
                              "levels": args.levels, "boundary": args.boundary,
                              "checkpointing": args.activation_checkpointing,
-                             "positional": args.positional},
+                             "positional": args.positional, "norm": args.norm},
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
             scheduler_step=args.scheduler_step, loss=args.loss, k_max=args.k_max,

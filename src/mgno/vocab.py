@@ -138,6 +138,10 @@ RESOLUTION_STRATEGIES = WordList(
     "resolution-strategy", "", ("resample", "multilevel", "native")
 )
 
+#: Normalisation after each prolongation inside an MgNO layer (:mod:`mgno.nn.multigrid`);
+#: ``layer-grid`` is the authors' LayerNorm over (channels, *level grid), tied to one grid.
+MGNO_NORMS = WordList("norm", "kind", ("none", "group", "instance", "layer-grid"))
+
 #: Extra input channels a network computes from the grid (:mod:`mgno.nn.positional`).
 POSITIONAL = WordList("positional", "kind", ("none", "coords"))
 
@@ -146,6 +150,7 @@ __all__ = [
     "POSITIONAL",
     "DATA_KINDS",
     "LOSSES",
+    "MGNO_NORMS",
     "NORMALIZERS",
     "OPTIMIZERS",
     "PROTOCOLS",

@@ -74,6 +74,11 @@ def baseline_overrides(family: str, overrides: dict[str, Any]) -> dict[str, Any]
         if int(levels) < 2:
             raise InputError(f"--levels: found {levels} for --model unet, expected >= 2")
         out["depth"] = int(levels) - 1
+    if "norm" in out:
+        raise InputError(
+            f"--norm: found {out['norm']!r} for --model {family}, which has no multigrid "
+            "normalisation; expected --norm only with --model mgno"
+        )
     if family != "unet" and "positional" in out:
         raise InputError(
             f"--positional: found {out['positional']!r} for --model {family}, whose "
