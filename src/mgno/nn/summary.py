@@ -89,7 +89,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "parameters_with_grid_tied_norm" in summary:
         lines.append(
             f"             {summary['parameters_with_grid_tied_norm']:,} with the authors' "
-            "grid-tied LayerNorm affine weights (not used here)"
+            "grid-tied LayerNorm affine weights (--norm layer-grid)"
         )
     lines.append(
         f"channels     {summary['in_channels']} -> {summary['channels']} -> "
