@@ -9,8 +9,8 @@ kind of data (``steady`` pairs or ``trajectory`` frames) or at the protocol
 * the frame window: frames before ``start_frame`` are cut from every
   trajectory, in training, evaluation, prediction, plots and benchmarks
   (:meth:`Task.cut_frames`, :meth:`Task.rollout_inputs`),
-* the loss call on a batch and the application of the predictor (one step or
-  a rollout).
+* the loss call on a batch and the application of the predictor (one step, a
+  rollout, or an unrolled one-step window with the pushforward trick).
 
 Everything else asks the task; nothing else compares these words.
 """
