@@ -249,6 +249,40 @@ def test_profiles_are_valid_against_the_registries():
                 assert RunSpec.from_dict(spec.to_dict()) == spec
 
 
+def test_cpu_profile_runs_navier_stokes_ten_to_ten_beside_ns2(tmp_path):
+    from mgno.bench.data import data_paths
+    from mgno.bench.runner import train_command
+    from mgno.presets import get_preset
+    from mgno.train import TrainConfig
+
+    names = [t.name for t in get_profile("cpu")]
+    assert names.index("ns10") == names.index("ns") + 1
+    assert "ns10" not in [t.name for t in get_profile("cpu-quick")]
+    tasks = {t.name: t for t in get_profile("cpu")}
+    ns, ns10 = tasks["ns"], tasks["ns10"]
+    assert ns10.data.split_sizes() == ns.data.split_sizes() == (100, 10, 20)
+    assert (ns10.data.pde, ns10.data.resolution, ns10.data.seed) == ("navier-stokes", 64, 210)
+    assert ns10.data.params["nu"] == 1e-5 and ns10.data.params["T"] == 20.0
+    cfg = TrainConfig.from_dict({**get_preset(ns10.preset)["train"], **ns10.train})
+    frames = int(ns10.data.params["T"]) + 1 - cfg.start_frame  # t = 1..20 (record_every 1)
+    assert (cfg.protocol, cfg.steps_in, cfg.steps_out, frames) == ("10-10", 10, 10, 20)
+    # its own data files and cache keys
+    assert data_paths(tmp_path, ns10)[0].name == "ns10_train.h5"
+    gen = {"path": "x.h5", "size": 0, "content_sha256": "", "generator": None}
+    specs = [RunSpec("mgno", t.preset, {}, t.train, {**gen, "generator": t.data.generator(0)},
+                     None, "cpu", code_version()) for t in (ns, ns10)]
+    assert specs[0].key() != specs[1].key()
+    command = train_command(specs[1], tmp_path / "run")
+    assert "--protocol 10-10 --steps-in 10 --steps-out 10" in command
+    import shlex
+
+    from mgno.cli import build_parser
+
+    words = shlex.split(command)[2:]  # the command parses as an `mgno train` call
+    args = build_parser().parse_args(["train", *words])
+    assert (args.protocol, args.steps_in, args.steps_out) == ("10-10", 10, 10)
+
+
 def test_run_spec_and_job_files_round_trip_and_validate(tmp_path):
     data = {"path": "/d/train.h5", "size": 10, "content_sha256": "ab", "generator": None}
     spec = RunSpec("fno", None, {"channels": 8}, {"epochs": 2, "lr": 1e-3}, data, None, "cpu",

@@ -19,12 +19,14 @@ from mgno.errors import InputError, OutputFault
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
     LOSSES,
+    MGNO_NORMS,
     NORMALIZERS,
     OPTIMIZERS,
     PROTOCOLS,
     RESOLUTION_STRATEGIES,
     SCHEDULER_STEPS,
     SCHEDULERS,
+    UNROLL_GRADIENTS,
 )
 
 EXIT_BAD_INPUT = 2
@@ -169,10 +171,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--normalizer", choices=NORMALIZERS, default=None,
                    help="normaliser of inputs and outputs")
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
-    g.add_argument("--protocol", choices=PROTOCOLS, default=None)
-    g.add_argument("--start-frame", type=int, default=None, metavar="N",
-                   help="trajectories: leave out the frames before N in training, evaluation "
-                   "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
+    _add_trajectory_options(g)
     g.add_argument("--val-fraction", type=float, default=None)
     g = p.add_argument_group("network (default: the preset's, else derived from the data)")
     g.add_argument("--channels", type=int, default=None)
@@ -181,6 +180,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--boundary", nargs="+", default=None,
                    choices=BOUNDARY_CONDITIONS,
                    help="padding per axis (default: the data's metadata)")
+    g.add_argument("--norm", choices=MGNO_NORMS, default=None,
+                   help="mgno: normalisation after each prolongation (default: the preset's, "
+                   "else none); layer-grid is the authors' LayerNorm with weights per node, "
+                   "tied to the training grid")
     g.add_argument("--positional", choices=["none", "coords"], default=None,
                    help="mgno, unet: append the node coordinates as input channels (sin/cos "
                    "pairs on periodic axes), computed on any grid (default: none)")
@@ -194,6 +197,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "about half the memory)")
     g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+
+
+def _add_trajectory_options(g: argparse._ArgumentGroup) -> None:
+    """The recipe options of time-dependent data: protocol, frames, unrolling, noise."""
+    g.add_argument("--protocol", choices=PROTOCOLS, default=None)
+    g.add_argument("--steps-in", type=int, default=None, metavar="N",
+                   help="10-10 protocol: frames in the input window (default 10)")
+    g.add_argument("--steps-out", type=int, default=None, metavar="N",
+                   help="trajectories: frames predicted (10-10) or rolled out in validation "
+                   "and eval (one-step); default 10")
+    g.add_argument("--start-frame", type=int, default=None, metavar="N",
+                   help="trajectories: leave out the frames before N in training, evaluation "
+                   "and rollouts (the navier-stokes preset: 1, skipping the initial field)")
+    g.add_argument("--unroll", type=int, default=None, metavar="K",
+                   help="one-step protocol: train on windows of K steps from a true frame, "
+                   "the loss on the last step (default 1: plain one-step training)")
+    g.add_argument("--unroll-grad", choices=UNROLL_GRADIENTS, default=None,
+                   help="with --unroll K > 1: gradients through the last step only (last, "
+                   "the pushforward trick; default) or through all K steps (all)")
+    g.add_argument("--input-noise", type=float, default=None, metavar="SIGMA",
+                   help="trajectories: add Gaussian noise of SIGMA times the frames' std "
+                   "to the training inputs (default 0: none)")
 
 
 def _k_max(text: str) -> int | str:
@@ -219,14 +244,16 @@ def _run_train(args: argparse.Namespace) -> int:
             model_overrides={"channels": args.channels, "layers": args.layers,
                              "levels": args.levels, "boundary": args.boundary,
                              "checkpointing": args.activation_checkpointing,
-                             "positional": args.positional},
+                             "positional": args.positional, "norm": args.norm},
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
             optimizer=args.optimizer, weight_decay=args.weight_decay, scheduler=args.scheduler,
             scheduler_step=args.scheduler_step, loss=args.loss, k_max=args.k_max,
             normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
-            compile=args.compile, start_frame=args.start_frame,
+            compile=args.compile, start_frame=args.start_frame, steps_in=args.steps_in,
+            steps_out=args.steps_out, unroll=args.unroll, unroll_grad=args.unroll_grad,
+            input_noise=args.input_noise,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)

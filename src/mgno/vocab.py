@@ -118,6 +118,10 @@ STEADY, TRAJECTORY = DATA_KINDS
 #: How a model is trained on the data: steady pairs, one step t -> t+1, or k -> k frames.
 PROTOCOLS = WordList("protocol", "protocol", ("steady", "one-step", "10-10"))
 
+#: Which steps of an unrolled one-step training window the gradient flows through:
+#: ``last`` (pushforward: the earlier steps run without gradients) or ``all``.
+UNROLL_GRADIENTS = WordList("unroll-grad", "mode", ("last", "all"))
+
 #: Training losses (:func:`mgno.train.losses.get_loss`).
 LOSSES = WordList("loss", "loss", ("rel_l2", "rel_h1_fourier", "rel_h1_fd"))
 
@@ -134,6 +138,10 @@ RESOLUTION_STRATEGIES = WordList(
     "resolution-strategy", "", ("resample", "multilevel", "native")
 )
 
+#: Normalisation after each prolongation inside an MgNO layer (:mod:`mgno.nn.multigrid`);
+#: ``layer-grid`` is the authors' LayerNorm over (channels, *level grid), tied to one grid.
+MGNO_NORMS = WordList("norm", "kind", ("none", "group", "instance", "layer-grid"))
+
 #: Extra input channels a network computes from the grid (:mod:`mgno.nn.positional`).
 POSITIONAL = WordList("positional", "kind", ("none", "coords"))
 
@@ -142,6 +150,7 @@ __all__ = [
     "POSITIONAL",
     "DATA_KINDS",
     "LOSSES",
+    "MGNO_NORMS",
     "NORMALIZERS",
     "OPTIMIZERS",
     "PROTOCOLS",
@@ -150,6 +159,7 @@ __all__ = [
     "SCHEDULER_STEPS",
     "STEADY",
     "TRAJECTORY",
+    "UNROLL_GRADIENTS",
     "WordList",
     "one_of",
 ]

@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
-from mgno.nn.multigrid import MultigridOperator, derive_levels
+from mgno.nn.multigrid import GRID_TIED_NORM, NORMS, MultigridOperator, derive_levels
 from mgno.nn.positional import PositionalChannels, check_positional
 from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.resolution import resample
@@ -54,8 +54,8 @@ class MgNOConfig(ModelConfig):
         whose coarsest grid keeps ``min_coarse`` nodes per axis (the config
         stores the derived number).
     grid
-        The training grid (nodes per axis); recorded, and used to derive
-        ``levels`` when it is ``None``.
+        The training grid (nodes per axis); recorded, used to derive ``levels``
+        when it is ``None``, and the grid a ``layer-grid`` norm is sized for.
     min_coarse
         Smallest coarse grid when the levels are derived.
     boundary
@@ -68,8 +68,15 @@ class MgNOConfig(ModelConfig):
         constant (Darcy, pipe); ``"conv"``: every convolution inside ``W`` has a
         bias (Navier-Stokes, Helmholtz; pair it with ``norm``); ``"none"``.
     norm
-        Normalisation after each prolongation inside ``W`` (``"none"``,
-        ``"group"``, ``"instance"``); none is tied to a grid size.
+        Normalisation after each prolongation inside ``W``: ``"none"``,
+        ``"group"`` (over channels and space, per-channel affine weights),
+        ``"instance"``, or ``"layer-grid"``, the authors' LayerNorm over
+        ``(channels, *level grid)`` with affine weights per channel and node:
+        ``2 * channels * nodes`` parameters on every level but the coarsest, in
+        every layer. ``layer-grid`` needs ``grid`` and ties the network to it:
+        an input on another grid is refused in one line naming both grids
+        (the ``resample`` and ``multilevel`` resolution strategies still work,
+        since they run the operators on the training grid).
     skip
         Add the input to the output (needs ``in_channels == out_channels``).
     activation
@@ -136,7 +143,12 @@ class MgNOConfig(ModelConfig):
         self._set("boundary", normalize_boundary(self.boundary, self.dim))
         self._set("pre_smooth", _smoothing(self.pre_smooth, w("pre_smooth")))
         self._set("post_smooth", _smoothing(self.post_smooth, w("post_smooth")))
-        self._set("norm", "none" if self.norm is None else self.norm)
+        self._set("norm", NORMS.check("none" if self.norm is None else self.norm, w("norm")))
+        if self.norm == GRID_TIED_NORM and self.grid is None:
+            raise InputError(
+                f"{w('norm')}: 'layer-grid' sizes its weights on the training grid; "
+                "expected a 'grid' (nodes per axis) in the config"
+            )
         for name in ("skip", "channels_last", "checkpointing"):
             self._set(name, bool(getattr(self, name)))
 
@@ -184,6 +196,7 @@ class MgNO(RegisteredModel):
             bias=cfg.bias == "conv",
             norm=cfg.norm,
             channels_last=cfg.channels_last,
+            grid=cfg.grid,
         )
         self.positional = PositionalChannels(cfg.positional, cfg.boundary)
         widths = [cfg.in_channels + self.positional.extra_channels] + [cfg.channels] * cfg.layers

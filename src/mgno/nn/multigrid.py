@@ -27,11 +27,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.stencil import Prolongation, StencilConv, coarse_size
+from mgno.vocab import MGNO_NORMS
 
 RESTRICTIONS = ("f", "residual")
-NORMS = ("none", "group", "instance")
+#: The normalisations after each prolongation (the words of :data:`mgno.vocab.MGNO_NORMS`).
+NORMS = MGNO_NORMS
+#: The normalisation whose affine weights are tied to one grid (one weight per node).
+GRID_TIED_NORM = "layer-grid"
 
 
 def level_shapes(grid: Sequence[int], levels: int) -> list[tuple[int, ...]]:
@@ -103,12 +108,40 @@ class Smoother(nn.Module):
         return self.S(f - self.A(u)).add_(u)  # in place on a fresh convolution output
 
 
-def _make_norm(kind: str, channels: int) -> nn.Module:
+def _make_norm(kind: str, channels: int, shape: Sequence[int] | None) -> nn.Module:
+    """The norm after a prolongation onto a level of ``shape`` (needed by ``layer-grid``)."""
     if kind == "group":
         return nn.GroupNorm(1, channels)  # over channels and space: any grid size
     if kind == "instance":
         return nn.GroupNorm(channels, channels)
+    if kind == GRID_TIED_NORM:
+        # the authors' LayerNorm([channels, *level grid]): one affine weight and bias
+        # per channel and node, so 2 * channels * prod(shape) parameters
+        return nn.LayerNorm((channels, *(int(n) for n in shape)))
     return nn.Identity()
+
+
+def format_grid(grid: Sequence[int]) -> str:
+    """``64x64``: a grid as the messages write it."""
+    return "x".join(str(int(n)) for n in grid)
+
+
+def check_tied_grid(trained: Sequence[int], given: Sequence[int]) -> None:
+    """Refuse a grid other than the one a ``layer-grid`` norm was built for, in one line.
+
+    Raises
+    ------
+    InputError
+        Naming the training grid and the given grid.
+    """
+    trained, given = tuple(int(n) for n in trained), tuple(int(n) for n in given)
+    if trained != given:
+        raise InputError(
+            f"grid {format_grid(given)}: the network normalises with norm 'layer-grid', whose "
+            f"weights are tied to its training grid {format_grid(trained)}; expected inputs on "
+            f"{format_grid(trained)} (resolution strategies 'resample' and 'multilevel' run "
+            "the network there)"
+        )
 
 
 class MultigridLevel(nn.Module):
@@ -131,6 +164,7 @@ class MultigridLevel(nn.Module):
         bias: bool,
         norm: str,
         channels_last: bool,
+        shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         kw = dict(dim=dim, boundary=boundary, bias=bias, channels_last=channels_last)
@@ -147,8 +181,24 @@ class MultigridLevel(nn.Module):
             if restrict == "residual":
                 self.A_residual = StencilConv(c_u, c_f, **kw_stencil)
             self.prolong = Prolongation(c_u, kernel_size=prolongation_kernel_size, **kw)
-            self.norm = _make_norm(norm, c_u)
+            self.norm = _make_norm(norm, c_u, shape)
             self.post = nn.ModuleList(Smoother(c_f, c_u, **kw_stencil) for _ in range(post))
+
+
+def _check_sizes(in_channels: int, out_channels: int, dim: int, levels: int,
+                 restrict: str) -> None:
+    """Raise ValueError on sizes or a restriction :class:`MultigridOperator` cannot build."""
+    if dim not in (1, 2, 3):
+        raise ValueError(f"dim: expected 1, 2 or 3 spatial axes, got {dim}")
+    if in_channels < 1 or out_channels < 1:
+        raise ValueError(
+            f"channels: expected positive counts, got in_channels={in_channels}, "
+            f"out_channels={out_channels}"
+        )
+    if int(levels) != levels or levels < 1:
+        raise ValueError(f"levels: expected an integer >= 1, got {levels}")
+    if restrict not in RESTRICTIONS:
+        raise ValueError(f"restrict: expected one of {RESTRICTIONS}, got {restrict!r}")
 
 
 class MultigridOperator(nn.Module):
@@ -179,8 +229,15 @@ class MultigridOperator(nn.Module):
         Give every convolution a bias (the operator is then affine, not linear).
     norm
         ``"none"``, ``"group"`` (normalise over channels and space, per-channel
-        affine) or ``"instance"`` after each prolongation; either works on any
-        grid size but makes the operator nonlinear.
+        affine), ``"instance"`` or ``"layer-grid"`` after each prolongation; all
+        but ``none`` make the operator nonlinear. ``group`` and ``instance`` work
+        on any grid size; ``layer-grid`` is the authors' LayerNorm over
+        ``(channels, *level grid)`` with an affine weight and bias per channel
+        and node (``2 * out_channels * nodes`` parameters per level but the
+        coarsest), tied to ``grid``: another grid is refused in one line.
+    grid
+        The grid the operator is built for; required by ``norm="layer-grid"``
+        (ignored otherwise).
     channels_last
         Run every convolution in channels-last layout (2-D and 3-D grids; see
         :class:`~mgno.nn.stencil.StencilConv`); the results agree up to rounding.
@@ -208,22 +265,13 @@ class MultigridOperator(nn.Module):
         bias: bool = False,
         norm: str | None = "none",
         channels_last: bool = False,
+        grid: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if dim not in (1, 2, 3):
-            raise ValueError(f"dim: expected 1, 2 or 3 spatial axes, got {dim}")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"channels: expected positive counts, got in_channels={in_channels}, "
-                f"out_channels={out_channels}"
-            )
-        if int(levels) != levels or levels < 1:
-            raise ValueError(f"levels: expected an integer >= 1, got {levels}")
-        if restrict not in RESTRICTIONS:
-            raise ValueError(f"restrict: expected one of {RESTRICTIONS}, got {restrict!r}")
-        norm = "none" if norm is None else norm
-        if norm not in NORMS:
-            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+        _check_sizes(in_channels, out_channels, dim, levels, restrict)
+        norm = NORMS.check("none" if norm is None else norm)
+        self.tied_grid = self._tied_grid(norm, grid, dim)
+        shapes = level_shapes(self.tied_grid, levels) if self.tied_grid else [None] * levels
         pre = smoothing_steps(pre_smooth, levels, "pre_smooth")
         post = smoothing_steps(post_smooth, levels, "post_smooth")
         if pre[0] < 1:
@@ -253,9 +301,22 @@ class MultigridOperator(nn.Module):
                 bias=bias,
                 norm=norm,
                 channels_last=channels_last,
+                shape=shapes[lvl],
             )
             for lvl in range(levels)
         )
+
+    @staticmethod
+    def _tied_grid(norm: str, grid: Sequence[int] | None, dim: int) -> tuple[int, ...] | None:
+        """The grid a ``layer-grid`` norm ties the operator to (None for other norms)."""
+        if norm != GRID_TIED_NORM:
+            return None
+        if grid is None or len(grid) != dim:
+            raise InputError(
+                f"norm 'layer-grid': needs the training grid ({dim} sizes) to size its "
+                f"weights, got {None if grid is None else list(grid)}"
+            )
+        return tuple(int(n) for n in grid)
 
     def check_input(self, f: torch.Tensor) -> None:
         """Raise ValueError unless ``f`` is (batch, in_channels, *grid) with a large enough grid."""
@@ -271,6 +332,8 @@ class MultigridOperator(nn.Module):
                 f"got {f.shape[1]} (shape {tuple(f.shape)})"
             )
         grid = tuple(f.shape[2:])
+        if self.tied_grid is not None:
+            check_tied_grid(self.tied_grid, grid)
         coarsest = level_shapes(grid, self.num_levels)[-1]
         if min(coarsest) < self.min_coarse:
             usable = max(1, derive_levels(grid, min_coarse=self.min_coarse))

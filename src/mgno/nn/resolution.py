@@ -158,6 +158,32 @@ def training_grid(model: nn.Module) -> tuple[int, ...] | None:
     return None if grid is None else tuple(int(n) for n in grid)
 
 
+def check_native_grid(
+    config: dict, train: Sequence[int] | None, grid: Sequence[int], strategy: str
+) -> None:
+    """Refuse the ``native`` strategy for a grid-tied network on another grid (one line).
+
+    A network whose config has ``norm="layer-grid"`` holds weights per node of
+    its training grid ``train``: ``native`` would run it on ``grid`` itself.
+    ``resample`` and ``multilevel`` run it on ``train`` and pass.
+
+    Raises
+    ------
+    InputError
+        Naming the option, the training grid and ``grid``.
+    """
+    from mgno.errors import InputError
+    from mgno.nn.multigrid import GRID_TIED_NORM, check_tied_grid
+
+    if check_strategy(strategy) != "native" or train is None:
+        return
+    if config.get("norm") == GRID_TIED_NORM and len(train) == len(grid):
+        try:
+            check_tied_grid(train, grid)
+        except InputError as err:
+            raise InputError(f"--resolution-strategy native: {err}") from None
+
+
 def check_strategy(strategy: str) -> str:
     """Validate a strategy name."""
     return RESOLUTION_STRATEGIES.check(strategy)

@@ -15,9 +15,10 @@ from mgno.presets import lookup_preset
 
 def grid_tied_norm_parameters(config: dict[str, Any], grid: Sequence[int]) -> int:
     """Affine weights a grid-tied LayerNorm([channels, *level grid]) after every
-    prolongation would add (the authors' Navier-Stokes/Helmholtz code); mgno
-    uses per-channel affine weights instead. Zero for models without a norm."""
-    if config.get("norm", "none") == "none":
+    prolongation would add (the authors' Navier-Stokes/Helmholtz code, mgno's
+    ``norm="layer-grid"``) to a model with a per-channel norm. Zero for models
+    without a norm, and for those that have the grid-tied one already."""
+    if config.get("norm", "none") in ("none", "layer-grid"):
         return 0
     shapes = level_shapes(grid, config["levels"])[:-1]
     per_layer = sum(2 * config["channels"] * _prod(s) - 2 * config["channels"] for s in shapes)
@@ -101,7 +102,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if "parameters_with_grid_tied_norm" in summary:
         lines.append(
             f"             {summary['parameters_with_grid_tied_norm']:,} with the authors' "
-            "grid-tied LayerNorm affine weights (not used here)"
+            "grid-tied LayerNorm affine weights (--norm layer-grid)"
         )
     lines.append(
         f"channels     {summary['in_channels']} -> {summary['channels']} -> "

@@ -21,7 +21,8 @@ PRESET = Preset(
         bias="conv",
         # The authors normalise with LayerNorm([32, 64, 64]): 2*32*64*64 affine
         # weights per level, tied to the grid. GroupNorm(1, 32) normalises over
-        # the same axes with per-channel affine weights and works on any grid.
+        # the same axes with per-channel affine weights and works on any grid;
+        # --norm layer-grid builds the authors' (2,886,991 parameters at 64x64).
         norm="group",
         skip=True,
     ),

@@ -21,6 +21,7 @@ from mgno.train.config import TrainConfig
 from mgno.train.distributed import DistContext
 from mgno.train.engine import Fitting, TrainState
 from mgno.train.losses import get_loss
+from mgno.train.noise import InputNoise
 from mgno.train.plan import RunPlan, training_grid_record
 from mgno.train.rollout import Predictor
 from mgno.train.run_dir import RunDir
@@ -126,8 +127,9 @@ def build_fitting(plan: RunPlan, ctx: DistContext, run_dir: RunDir) -> Fitting:
     sched = make_scheduler(opt, cfg, steps_per_epoch)
     spacing = training_grid_record(plan.info)["spacing"]
     loss_fn = get_loss(cfg.loss, spacing=spacing, k_max=cfg.k_max)
+    noise = InputNoise.fit(task.normalizer_samples(plan.train_ds)[0], cfg.input_noise, cfg.seed)
     return Fitting(net, predictor, predictor, task, loss_fn, plan.train_ds, plan.val_ds,
-                   sampler, opt, sched, cfg, ctx)
+                   sampler, opt, sched, cfg, ctx, noise)
 
 
 def restore(fitting: Fitting, run_dir: RunDir) -> TrainState:

@@ -13,21 +13,33 @@ from typing import Any
 
 from mgno.errors import InputError
 from mgno.vocab import LOSSES as LOSS_NAMES
-from mgno.vocab import NORMALIZERS, OPTIMIZERS, PROTOCOLS, SCHEDULER_STEPS, SCHEDULERS
+from mgno.vocab import (
+    NORMALIZERS,
+    OPTIMIZERS,
+    PROTOCOLS,
+    SCHEDULER_STEPS,
+    SCHEDULERS,
+    UNROLL_GRADIENTS,
+)
 
 _NUMBER = (int, float)
 #: Field -> (accepted types, whether None is accepted).
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     **{k: ((str,), False) for k in (
         "optimizer", "scheduler", "scheduler_step", "loss", "normalizer_inputs",
-        "normalizer_outputs", "protocol", "device")},
-    **{k: (_NUMBER, False) for k in ("lr", "weight_decay", "val_fraction")},
+        "normalizer_outputs", "protocol", "device", "unroll_grad")},
+    **{k: (_NUMBER, False) for k in ("lr", "weight_decay", "val_fraction", "input_noise")},
     "grad_clip": (_NUMBER, True),
     **{k: ((int,), False) for k in (
-        "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame")},
+        "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame", "unroll")},
     **{k: ((int,), True) for k in ("train_steps", "eval_batch_size", "k_max")},
     **{k: ((bool,), False) for k in ("bf16", "compile")},
 }
+
+
+#: Recipe fields added after runs were first written: a run that predates one computes
+#: as with its default (see :func:`mgno.train.run_dir.run_fingerprint`).
+LATER_FIELDS = ("unroll", "unroll_grad", "input_noise")
 
 
 @dataclass
@@ -63,6 +75,25 @@ class TrainConfig:
         vorticity as frame 0, and the paper's NS2 protocol starts from the
         first solved frame (t = 1), as the authors' code does; the step from
         the random initial field is a different, harder map (docs/training.md).
+    unroll:
+        ``one-step``: train on windows of ``unroll`` consecutive steps
+        ``t -> t+1 -> ... -> t+unroll`` from the true frame ``t``, the model fed
+        its own predictions; the loss is the one of the last step against frame
+        ``t + unroll``. 1 (default) is plain teacher-forced one-step training.
+        The windows stay inside the frames one-step training uses (the last
+        target is frame ``start_frame + train_steps``), so there are
+        ``unroll - 1`` fewer windows than pairs per trajectory.
+    unroll_grad:
+        ``"last"`` (default, the pushforward trick of Brandstetter et al.): the
+        first ``unroll - 1`` steps run without gradients, which flow through the
+        last step only; ``"all"``: backpropagate through the whole window.
+    input_noise:
+        Trajectories: Gaussian noise of ``input_noise`` times the per-channel
+        standard deviation of the training frames (over trajectories, frames
+        and nodes) is added to the input frames of every training batch, never
+        to validation or evaluation. Drawn from a generator seeded by
+        ``(seed, epoch, sample)``, so a resumed run draws the same noise.
+        0 (default) adds none.
     k_max:
         Fourier H1 loss: modes with some ``|k_i| >= k_max`` are dropped (the
         paper's 20, chosen at 211x211); ``None`` (``"all"`` on input) keeps
@@ -101,6 +132,9 @@ class TrainConfig:
     steps_out: int = 10
     train_steps: int | None = None
     start_frame: int = 0
+    unroll: int = 1
+    unroll_grad: str = "last"
+    input_noise: float = 0.0
     k_max: int | None = 20
     bf16: bool = False
     compile: bool = False
@@ -129,6 +163,7 @@ class TrainConfig:
             "normalizer_inputs": NORMALIZERS,
             "normalizer_outputs": NORMALIZERS,
             "protocol": PROTOCOLS,
+            "unroll_grad": UNROLL_GRADIENTS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -137,14 +172,18 @@ class TrainConfig:
                     f"train config: field {name!r} is {value!r}, "
                     f"expected one of {', '.join(allowed)}"
                 )
-        positive_int = ("epochs", "batch_size", "steps_in", "steps_out")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """The range of every numeric field (types already checked)."""
+        positive_int = ("epochs", "batch_size", "steps_in", "steps_out", "unroll")
         for name in positive_int:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(
                     f"train config: field {name!r} is {value!r}, expected an integer >= 1"
                 )
-        for name in ("lr", "weight_decay", "grad_clip"):
+        for name in ("lr", "weight_decay", "grad_clip", "input_noise"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise InputError(
@@ -154,6 +193,11 @@ class TrainConfig:
             raise InputError(f"train config: field 'seed' is {self.seed!r}, expected >= 0")
         if not (self.lr > 0):
             raise InputError(f"train config: field 'lr' is {self.lr!r}, expected a positive number")
+        if self.input_noise < 0:
+            raise InputError(
+                f"train config: field 'input_noise' is {self.input_noise!r}, expected a "
+                "number >= 0 (a multiple of the frames' standard deviation)"
+            )
         if self.weight_decay < 0:
             raise InputError(
                 f"train config: field 'weight_decay' is {self.weight_decay!r}, expected >= 0"
@@ -204,6 +248,14 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """JSON-serialisable dict of every field."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def as_before(cls, name: str, value: Any) -> bool:
+        """Whether ``name`` is one of :data:`LATER_FIELDS` holding its default.
+
+        Such a value computes what a run written before the field computed.
+        """
+        return name in LATER_FIELDS and value == cls.__dataclass_fields__[name].default
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "train config") -> TrainConfig:

@@ -14,7 +14,7 @@ from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.nn.registry import BASELINE_FAMILIES  # families built from neuraloperator, the U-Net
 from mgno.train.config import TrainConfig
-from mgno.train.task import Task, check_protocol, default_recipe
+from mgno.train.task import Task, check_protocol, check_rollout_training, default_recipe
 
 default_train_config = default_recipe
 
@@ -38,6 +38,7 @@ def build_train_config(
         source = "requested"
     cfg = TrainConfig.from_dict(d, source="train options")
     check_protocol(info, cfg.protocol, source)
+    check_rollout_training(info, cfg)
     return cfg
 
 
@@ -73,6 +74,11 @@ def baseline_overrides(family: str, overrides: dict[str, Any]) -> dict[str, Any]
         if int(levels) < 2:
             raise InputError(f"--levels: found {levels} for --model unet, expected >= 2")
         out["depth"] = int(levels) - 1
+    if "norm" in out:
+        raise InputError(
+            f"--norm: found {out['norm']!r} for --model {family}, which has no multigrid "
+            "normalisation; expected --norm only with --model mgno"
+        )
     if family != "unet" and "positional" in out:
         raise InputError(
             f"--positional: found {out['positional']!r} for --model {family}, whose "

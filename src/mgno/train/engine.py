@@ -29,6 +29,7 @@ from mgno.errors import InputError
 from mgno.train.config import TrainConfig
 from mgno.train.distributed import DistContext, all_reduce_max, all_reduce_sum
 from mgno.train.losses import relative_l2
+from mgno.train.noise import InputNoise
 from mgno.train.task import Task
 
 
@@ -135,6 +136,9 @@ class Fitting:
         The recipe (epochs, batch sizes, clipping, scheduler step, bf16).
     ctx:
         The process group (one process or torchrun's).
+    noise:
+        Adds noise to the inputs of a training batch
+        (:class:`~mgno.train.noise.InputNoise`), or None.
     """
 
     model: torch.nn.Module
@@ -149,6 +153,7 @@ class Fitting:
     scheduler: Any
     config: TrainConfig
     ctx: DistContext
+    noise: InputNoise | None = None
 
     @property
     def local_batch(self) -> int:
@@ -265,7 +270,7 @@ def train_epoch(fitting: Fitting, state: TrainState, callbacks: Callbacks, t_sta
         state.lr_epoch = fitting.optimizer.param_groups[0]["lr"]
     callbacks.on_epoch_start(state.epoch, state.step)
     for b in range(state.step, len(batches)):
-        loss, flags = train_step(fitting, batches[b], callbacks.should_stop)
+        loss, flags = train_step(fitting, batches[b], callbacks.should_stop, state.epoch)
         if flags.diverged:
             raise TrainingDiverged(callbacks.diverged_message(state, b, loss))
         state.loss_sum += loss * len(batches[b])
@@ -282,15 +287,18 @@ def train_epoch(fitting: Fitting, state: TrainState, callbacks: Callbacks, t_sta
 
 
 def train_step(
-    fitting: Fitting, idx: torch.Tensor, stop: Callable[[], bool] = lambda: False
+    fitting: Fitting, idx: torch.Tensor, stop: Callable[[], bool] = lambda: False,
+    epoch: int = 0,
 ) -> tuple[float, StepFlags]:
     """Forward, backward and (unless the loss is not finite) one optimiser step on ``idx``.
 
     ``stop`` is asked after the backward pass; every process gets the answers
-    of all (:class:`StepFlags`).
+    of all (:class:`StepFlags`). ``epoch`` (0-based) seeds the input noise.
     """
     cfg, device = fitting.config, fitting.device
     x, y = fitting.train_ds.get_batch(idx)
+    if fitting.noise is not None:
+        x = fitting.noise(x, idx, epoch)
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with autocast(device, cfg.bf16):
         loss = fitting.task.loss(fitting.module, fitting.loss_fn, x, y)

@@ -227,10 +227,11 @@ def describe_run_transfer(
     Raises
     ------
     InputError
-        Unknown strategy, or ``multilevel`` asked of a model that is not MgNO
-        on a grid other than its training grid.
+        Unknown strategy, ``multilevel`` asked of a model that is not MgNO
+        on a grid other than its training grid, or ``native`` asked of a
+        model whose ``layer-grid`` norm is tied to its training grid.
     """
-    from mgno.nn.resolution import describe_grids
+    from mgno.nn.resolution import check_native_grid, describe_grids
 
     _check_strategy(strategy)
     rdir = RunDir(run_dir)
@@ -240,6 +241,7 @@ def describe_run_transfer(
     train = recorded_training_grid(config)["shape"]
     if len(train) != len(info.grid):
         return None  # check_data_fits reports the mismatch with its own message
+    check_native_grid(config.get("model", {}), train, info.grid, strategy)
     line = describe_grids(train, info.grid, strategy)
     family = config.get("model", {}).get("model", "mgno")
     if line is not None and strategy == "multilevel" and family != "mgno":

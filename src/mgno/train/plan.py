@@ -26,6 +26,8 @@ from mgno.train.task import Task, check_same_data
 
 #: Fields of the recipe a resumed run may change (they do not alter the arithmetic).
 RESUME_MUTABLE = NUMERICALLY_NEUTRAL
+#: Every recipe field's default: the value of a field a run's config.json predates.
+_TRAIN_DEFAULTS = TrainConfig().to_dict()
 #: Fields of the training data a resumed run must match.
 _RESUME_DATA = ("kind", "grid", "in_channels", "out_channels")
 
@@ -198,11 +200,12 @@ def resumed_recipe(
         if v is None:
             continue
         v = TrainConfig.canonical(k, v)
+        recorded = cfg_dict.get(k, _TRAIN_DEFAULTS.get(k))  # a run older than the field
         if k in RESUME_MUTABLE:
             cfg_dict[k] = v
-        elif cfg_dict.get(k) != v:
+        elif recorded != v:
             raise InputError(
-                f"--{k.replace('_', '-')}: {v!r} differs from {cfg_dict.get(k)!r} in "
+                f"--{k.replace('_', '-')}: {v!r} differs from {recorded!r} in "
                 f"{source}; expected the run's own value to resume"
             )
     cfg = TrainConfig.from_dict(cfg_dict, source=str(source))

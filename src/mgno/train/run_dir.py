@@ -34,6 +34,7 @@ import torch
 from mgno.atomic import atomic_write_json, atomic_write_text
 from mgno.errors import InputError
 from mgno.lock import OutputLock
+from mgno.train.config import TrainConfig
 
 CONFIG = "config.json"
 NORMALIZER = "normalizer.safetensors"
@@ -169,14 +170,16 @@ def check_metric(record: Any, path: Path, line: int) -> dict:
 def run_fingerprint(config: Mapping[str, Any]) -> str:
     """A SHA-256 of what fixes a run's numbers, from its ``config.json``.
 
-    The network, the recipe (``device`` and ``eval_batch_size`` aside), the
+    The network, the recipe (``device`` and ``eval_batch_size`` aside, and the
+    fields of :data:`~mgno.train.config.LATER_FIELDS` at their old value, so a run
+    written before them matches a new one that computes the same), the
     preset, the description of the training and validation data and the mgno
     version. Two runs with the same fingerprint on the same data files give
     the same numbers; a cache of results (``mgno bench``) keyed by it
     recomputes when any of these changes.
     """
     train = {k: v for k, v in dict(config.get("train", {})).items()
-             if k not in NUMERICALLY_NEUTRAL}
+             if k not in NUMERICALLY_NEUTRAL and not TrainConfig.as_before(k, v)}
     data = {k: dict(config.get("data", {})).get(k) for k in _FINGERPRINT_DATA}
     spec = {"model": config.get("model"), "train": train, "data": data,
             "preset": config.get("preset"), "mgno_version": config.get("mgno_version")}

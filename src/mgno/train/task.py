@@ -9,8 +9,8 @@ kind of data (``steady`` pairs or ``trajectory`` frames) or at the protocol
 * the frame window: frames before ``start_frame`` are cut from every
   trajectory, in training, evaluation, prediction, plots and benchmarks
   (:meth:`Task.cut_frames`, :meth:`Task.rollout_inputs`),
-* the loss call on a batch and the application of the predictor (one step or
-  a rollout).
+* the loss call on a batch and the application of the predictor (one step, a
+  rollout, or an unrolled one-step window with the pushforward trick).
 
 Everything else asks the task; nothing else compares these words.
 """
@@ -50,6 +50,27 @@ def check_protocol(info: DatasetInfo, protocol: str, source: str) -> None:
         raise InputError(
             f"{info.path}: holds trajectories, but the {source} protocol is 'steady'; "
             "expected 'one-step' or '10-10'"
+        )
+
+
+def check_rollout_training(info: DatasetInfo, cfg) -> None:
+    """Refuse ``unroll`` / ``input_noise`` where the data or the protocol have no use for them.
+
+    ``cfg`` is a :class:`~mgno.train.TrainConfig` (its values already range-checked).
+    Unrolled training needs trajectories and the ``one-step`` protocol (``10-10``
+    trains through its rollout already); input noise needs trajectories.
+    Whether the trajectories are long enough is checked by :meth:`Task.train_view`.
+    """
+    if cfg.unroll != 1 and (info.kind == STEADY or cfg.protocol != ONE_STEP):
+        what = "steady pairs" if info.kind == STEADY else f"the {cfg.protocol!r} protocol"
+        raise InputError(
+            f"--unroll: {cfg.unroll} steps asked, but {info.path} is trained with {what}; "
+            "expected 1, or trajectories with the 'one-step' protocol"
+        )
+    if cfg.input_noise != 0 and info.kind == STEADY:
+        raise InputError(
+            f"--input-noise: {cfg.input_noise} asked, but {info.path} holds steady pairs; "
+            "expected 0, or trajectories (noise is added to their input frames)"
         )
 
 
@@ -121,7 +142,7 @@ class Task:
         (``steps_in`` frames in, ``steps_out`` predicted autoregressively).
     start_frame:
         Trajectories: frames before this one are never used.
-    steps_in, steps_out, train_steps:
+    steps_in, steps_out, train_steps, unroll, unroll_grad:
         As in :class:`mgno.train.TrainConfig`.
     """
 
@@ -131,13 +152,15 @@ class Task:
     steps_in: int = 10
     steps_out: int = 10
     train_steps: int | None = None
+    unroll: int = 1
+    unroll_grad: str = "last"
 
     @classmethod
     def from_config(cls, data_kind: str, cfg) -> Task:
         """The task of a :class:`~mgno.train.TrainConfig` on data of ``data_kind``."""
         rolls_out(data_kind)  # validates the word
         return cls(data_kind, cfg.protocol, cfg.start_frame, cfg.steps_in, cfg.steps_out,
-                   cfg.train_steps)
+                   cfg.train_steps, cfg.unroll, cfg.unroll_grad)
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -221,11 +244,27 @@ class Task:
         if self.steady:
             return PairDataset(arrays["inputs"][start:stop], arrays["outputs"][start:stop])
         traj = self.cut_frames(arrays["trajectories"][start:stop], data.info.path)
-        n_times = traj.shape[1]
-        if self.one_step:  # cut_frames leaves at least 2 frames: one pair or more
-            steps = min(self.train_steps or self.steps_out, n_times - 1)
-            return WindowDataset(traj, 1, 1, starts=range(steps))
+        if self.one_step:
+            return self._one_step_windows(traj, data.info.path)
         return self._k_to_k(traj, data.info.path)
+
+    def _one_step_windows(self, traj: torch.Tensor, path) -> WindowDataset:
+        """Windows of one frame in and ``unroll`` frames out, inside the training frames.
+
+        One-step training uses the pairs ``t -> t+1`` for ``t < steps``; windows of
+        ``unroll`` steps start at ``t <= steps - unroll``, so that the last target
+        stays frame ``steps`` (``unroll = 1``: the pairs themselves).
+        """
+        # cut_frames leaves at least 2 frames: one pair or more
+        steps = min(self.train_steps or self.steps_out, traj.shape[1] - 1)
+        if self.unroll > steps:
+            raise InputError(
+                f"--unroll: {self.unroll} steps do not fit {path}: its trajectories give "
+                f"{steps} training steps ({traj.shape[1]} frames from start_frame "
+                f"{self.start_frame}, at most {self.train_steps or self.steps_out}); "
+                f"expected at most {steps}"
+            )
+        return WindowDataset(traj, 1, self.unroll, starts=range(steps - self.unroll + 1))
 
     def val_view(self, data: LoadedData, start: int = 0, stop: int | None = None):
         """The validation view of samples ``start:stop`` (whole rollouts for trajectories)."""
@@ -277,9 +316,34 @@ class Task:
         return self.apply(model, x, None if self.steady else y.shape[1])
 
     def loss(self, model, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The training loss of one batch (a rollout of ``y.shape[1]`` steps for trajectories)."""
+        """The training loss of one batch (a rollout of ``y.shape[1]`` steps for trajectories).
+
+        One-step windows of ``unroll > 1`` steps: see :meth:`unrolled_loss`.
+        """
+        if self.one_step and self.unroll > 1:
+            return self.unrolled_loss(model, loss_fn, x, y)
         pred, y = self.flat(self.predict_batch(model, x, y), y)
         return loss_fn(pred, y)
+
+    def unrolled_loss(self, model, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of the last step of a rollout from the true frame (unrolled training).
+
+        ``x`` ``(B, 1, C, *grid)`` is frame ``t``, ``y`` ``(B, K, C, *grid)`` the frames
+        ``t+1 .. t+K``. The model is applied ``K`` times, each step fed the previous
+        prediction; the loss compares step ``K`` with frame ``t+K``. With
+        ``unroll_grad="last"`` (pushforward) the first ``K - 1`` steps run under
+        ``no_grad``, so the gradient flows through the last application only;
+        ``"all"`` backpropagates through all ``K``.
+        """
+        k = y.shape[1]
+        if self.unroll_grad == "all":
+            last = model(x, k)[:, -1:]
+        else:
+            with torch.no_grad():
+                start = model(x, k - 1)[:, -1:]
+            last = model(start.detach(), 1)
+        pred, target = self.flat(last, y[:, -1:])
+        return loss_fn(pred, target)
 
 
 def task_of_run(config: Mapping[str, Any], train_config) -> Task:

@@ -129,7 +129,9 @@ def train(
         Continue the run in ``out`` from its checkpoint (one that stopped before
         its first checkpoint starts again); progress bars or lines on stderr.
     **overrides:
-        :class:`TrainConfig` fields (``epochs``, ``batch_size``, ``lr``, ``seed``...).
+        :class:`TrainConfig` fields (``epochs``, ``batch_size``, ``lr``, ``seed``,
+        ``protocol``, ``steps_in``, ``steps_out``, ``unroll``, ``unroll_grad``,
+        ``input_noise``...); ``None`` values are ignored.
 
     Returns ``TrainResult``.
 
