@@ -2,9 +2,12 @@
 
     .venv/bin/python benchmarks/bench_load.py [--quick] [--json OUT.json]
 
-Each measurement runs at 1 and at 2 torch threads, first alone and then while
-a second process (started and stopped by this script, bounded in time) keeps
-one core busy with a pure-Python loop:
+Each measurement runs at 1 and at 2 torch threads, with OpenMP's default
+wait policy and with ``OMP_WAIT_POLICY=PASSIVE`` (each cell in a fresh
+process: the policy is read when torch loads OpenMP), and as the command line
+runs by default (``--threads auto``); first alone and then while a second
+process (started and stopped by this script, bounded in time) keeps one core
+busy with a pure-Python loop:
 
 1. the batched MG-PCG solver on Darcy at 421 x 421, batch 8 (FNO smooth
    coefficient, f = 1, tolerance 1e-8): seconds per sample and per iteration;
@@ -84,12 +87,28 @@ def time_spsolve(a: np.ndarray) -> float:
     return time.perf_counter() - t0
 
 
-def time_generate_command(threads: int, n: int, folder: Path) -> float:
-    """Wall seconds per sample of a fresh ``mgno generate darcy`` process."""
+def policy_env(threads: int | str, policy: str) -> dict[str, str]:
+    """Our environment for a child: OpenMP threads and ``OMP_WAIT_POLICY`` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if threads != "auto":
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    if policy != "unset":
+        env["OMP_WAIT_POLICY"] = policy
+    return env
+
+
+def time_generate_command(threads: int | str, policy: str, n: int, folder: Path) -> float:
+    """Wall seconds per sample of a fresh ``mgno generate darcy --threads THREADS`` process.
+
+    ``policy`` ``"cli"`` leaves the environment as the user's (the command picks
+    its own default); otherwise ``OMP_WAIT_POLICY`` is set to it (``unset``:
+    removed).
+    """
     out = folder / f"darcy_{threads}_{time.monotonic_ns()}.h5"
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "mgno.cli", "generate", "darcy", "--n", "8",
-           "--resolution", str(n), "--solve-resolution", str(n), "--out", str(out)]
+    env = dict(os.environ) if policy == "cli" else policy_env(threads, policy)
+    cmd = [sys.executable, "-m", "mgno.cli", "generate", "darcy", "--n", "8", "--threads",
+           str(threads), "--resolution", str(n), "--solve-resolution", str(n), "--out", str(out),
+           "--no-progress"]
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     el = time.perf_counter() - t0
@@ -109,8 +128,31 @@ def time_steps(grid: int, repeats: int) -> dict:
             for k, m in models.items()}
 
 
+def cell(threads: int | str, n: int, repeats: int) -> dict:
+    """The in-process measurements at ``threads`` (``auto``: mgno's choice): solver, steps."""
+    from mgno.threads import use_threads
+
+    used = use_threads(threads)
+    return {"threads_used": used, "solver": time_solver(darcy_batch(n, 8), repeats),
+            "step_ms_per_sample_64": time_steps(64, repeats)}
+
+
+def run_cell(threads: int | str, policy: str, n: int, repeats: int) -> dict:
+    """:func:`cell` in a fresh process, so that ``OMP_WAIT_POLICY`` takes effect."""
+    cmd = [sys.executable, __file__, "--cell", str(threads), "--grid", str(n), "--repeats",
+           str(repeats)]
+    out = subprocess.run(cmd, env=policy_env(threads, policy), check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+#: (threads, OMP_WAIT_POLICY) of each row: libgomp's default wait, PASSIVE, and
+#: the command line's own choice (``--threads auto`` with the CLI's environment).
+CELLS = ((1, "unset"), (2, "unset"), (1, "PASSIVE"), (2, "PASSIVE"), ("auto", "cli"))
+
+
 def measure(args: argparse.Namespace) -> list[dict]:
-    """Every (load, threads) cell of the three measurements."""
+    """Every (load, threads, wait policy) cell of the three measurements."""
     n = 129 if args.quick else 421
     a = darcy_batch(n, 8)
     rows = []
@@ -118,30 +160,32 @@ def measure(args: argparse.Namespace) -> list[dict]:
         for busy in (False, True):
             with busy_core(busy):
                 spsolve = time_spsolve(a)
-                for threads in (1, 2):
-                    torch.set_num_threads(threads)
-                    row = {"busy_core": busy, "threads": threads, "grid": n,
-                           "spsolve_s_per_sample": spsolve}
-                    row["solver"] = time_solver(a, args.repeats)
-                    row["generate_s_per_sample"] = time_generate_command(threads, n, Path(tmp))
-                    row["step_ms_per_sample_64"] = time_steps(64, args.repeats)
+                for threads, policy in CELLS:
+                    row = {"busy_core": busy, "threads": threads, "wait_policy": policy,
+                           "grid": n, "spsolve_s_per_sample": spsolve}
+                    row.update(run_cell(threads, "unset" if policy == "cli" else policy, n,
+                                        args.repeats))
+                    row["generate_s_per_sample"] = time_generate_command(threads, policy, n,
+                                                                         Path(tmp))
                     rows.append(row)
-                    print(json.dumps(row), file=sys.stderr)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """Markdown table of the measurements."""
-    head = ("| busy core | threads | solver s/sample | s/iteration | iterations | "
-            "generate s/sample | spsolve s/sample | spsolve / generate | "
+    head = ("| busy core | threads | OMP_WAIT_POLICY | solver s/sample | s/iteration | "
+            "iterations | generate s/sample | spsolve s/sample | spsolve / generate | "
             "MgNO rough step ms | FNO step ms |")
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         s, st = r["solver"], r["step_ms_per_sample_64"]
+        threads = r["threads"] if r["threads"] != "auto" else f"auto ({r['threads_used']})"
         lines.append(
-            f"| {'yes' if r['busy_core'] else 'no'} | {r['threads']} | {s['s_per_sample']:.3f} | "
-            f"{1e3 * s['s_per_iteration']:.1f} ms | {s['iterations']} | "
-            f"{r['generate_s_per_sample']:.3f} | {r['spsolve_s_per_sample']:.2f} | "
+            f"| {'yes' if r['busy_core'] else 'no'} | {threads} | {r['wait_policy']} | "
+            f"{s['s_per_sample']:.3f} | {1e3 * s['s_per_iteration']:.1f} ms | "
+            f"{s['iterations']} | {r['generate_s_per_sample']:.3f} | "
+            f"{r['spsolve_s_per_sample']:.2f} | "
             f"{r['spsolve_s_per_sample'] / r['generate_s_per_sample']:.1f}x | "
             f"{st['mgno_rough']:.1f} | {st['fno']:.1f} |"
         )
@@ -153,7 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="129 x 129 instead of 421")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
+    parser.add_argument("--cell", default=None, metavar="THREADS",
+                        help=argparse.SUPPRESS)  # internal: one cell in this process
+    parser.add_argument("--grid", type=int, default=421, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cell is not None:
+        threads = args.cell if args.cell == "auto" else int(args.cell)
+        print(json.dumps(cell(threads, args.grid, args.repeats)))
+        return 0
     t0 = time.time()
     rows = measure(args)
     print(table(rows))

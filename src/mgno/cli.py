@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from mgno.errors import InputError, OutputFault
+from mgno.threads import prefer_passive_wait
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
     LOSSES,
@@ -601,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mgno`` console script; returns the exit status."""
+    # before anything imports torch (and with it OpenMP), for every verb and the
+    # bench's child processes, which inherit the environment
+    prefer_passive_wait(os.environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     runners = {name: run for name, _add, run in _VERBS}

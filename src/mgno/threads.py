@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from mgno.errors import InputError
@@ -132,6 +133,26 @@ def use_threads(value: int | str | None, *, option: str = "--threads") -> int:
     return n
 
 
+#: OpenMP's wait policy for the command line: idle threads sleep instead of spinning.
+WAIT_POLICY = "PASSIVE"
+
+
+def prefer_passive_wait(environ: MutableMapping[str, str]) -> bool:
+    """Set ``OMP_WAIT_POLICY`` to :data:`WAIT_POLICY` in ``environ`` unless the user set it.
+
+    A spinning OpenMP thread (the default) burns a core between parallel
+    regions; beside another busy process it takes turns with it, and every
+    region waits for the descheduled thread (docs/performance.md, measured in
+    ``benchmarks/bench_load.py``). OpenMP reads the variable once, when torch
+    loads it: call this before the first ``import torch``. Returns False,
+    changing nothing, when torch is already imported or the variable is set.
+    """
+    if "OMP_WAIT_POLICY" in environ or "torch" in sys.modules:
+        return False
+    environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    return True
+
+
 def parse_threads(text: str) -> int | str:
     """argparse ``type=`` for ``--threads``: an integer or ``auto`` (checked later)."""
     text = text.strip()
@@ -144,11 +165,13 @@ def parse_threads(text: str) -> int | str:
 
 
 __all__ = [
+    "WAIT_POLICY",
     "auto_threads",
     "available_cores",
     "busy_cores",
     "busy_fraction",
     "parse_threads",
+    "prefer_passive_wait",
     "resolve_threads",
     "use_threads",
 ]
