@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from mgno.errors import InputError, OutputFault
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
+    LOGGERS,
     LOSSES,
     NORMALIZERS,
     OPTIMIZERS,
@@ -194,6 +195,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "about half the memory)")
     g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    # --logger: the spelling torchrun lets through (its parser takes --log for a
+    # shortening of its own --log-dir / --logs-specs and stops)
+    g.add_argument("--log", "--logger", dest="log", choices=LOGGERS, default=None,
+                   help="experiment logger besides metrics.jsonl: tensorboard writes "
+                   "RUN_DIR/tensorboard/ (pip install 'mgno[log]'); default none. Under "
+                   "torchrun spell it --logger")
+    g.add_argument("--log-images-every", type=int, default=None, metavar="N",
+                   help="with --log: an image of a validation prediction, its truth and "
+                   "error every N epochs and at the last (default 5; 0: never)")
 
 
 def _k_max(text: str) -> int | str:
@@ -226,7 +236,8 @@ def _run_train(args: argparse.Namespace) -> int:
             normalizer_inputs=norm,
             normalizer_outputs=norm, grad_clip=args.grad_clip, protocol=args.protocol,
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
-            compile=args.compile, start_frame=args.start_frame,
+            compile=args.compile, start_frame=args.start_frame, log=args.log,
+            log_images_every=args.log_images_every,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)
