@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from mgno.errors import InputError, OutputFault
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
+    LAYOUTS,
     LOGGERS,
     LOSSES,
     NORMALIZERS,
@@ -448,6 +449,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pde", default=None, help="PDE name to record (default: guessed)")
     p.add_argument("--keys", default=None, metavar="IN,OUT",
                    help="names of the input and output arrays (default: recognised names)")
+    p.add_argument("--layout", default="auto", metavar="LAYOUT[,LAYOUT]",
+                   help=f"where the arrays keep their channels, one of {', '.join(LAYOUTS)} "
+                   "(channels-first (N, C, *grid), channels-last (N, *grid, C), no-channel "
+                   "(N, *grid)), or IN,OUT for the input and output; default auto: told "
+                   "from the shapes, refused when ambiguous")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
 
 
@@ -459,7 +465,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     keys = None if args.keys is None else tuple(k.strip() for k in args.keys.split(","))
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
-                  command=command, force=args.force)
+                  layout=args.layout, command=command, force=args.force)
     print(out)
     return 0
 
