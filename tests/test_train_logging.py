@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers_train import TINY_NET, make_steady
+from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.cli import main
 from mgno.data.schema import write_steady
 from mgno.errors import InputError
@@ -136,3 +136,13 @@ def test_log_fields_are_recorded_checked_and_neutral():
     config = {"model": {}, "data": {}, "train": TrainConfig().to_dict()}
     logged = {**config, "train": cfg.to_dict()}
     assert run_fingerprint(config) == run_fingerprint(logged)  # logging changes no numbers
+
+
+def test_rollout_runs_log_the_last_step_of_a_validation_rollout(tmp_path):
+    data = make_trajectories(tmp_path / "t.h5", n=4, t=6, grid=16)
+    result = train(data, tmp_path / "traj", model_overrides=TINY_NET, epochs=1, batch_size=4,
+                   val_fraction=0.25, progress=False, log="tensorboard", log_images_every=1)
+    assert result.status == "finished"
+    acc = _events(tmp_path / "traj" / "tensorboard")
+    assert [e.step for e in acc.Images(IMAGE_TAG)] == [1]
+    assert "val/rel_l2" in acc.Tags()["scalars"]
