@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -37,6 +38,12 @@ ARGS = [
 ]
 
 
+#: The data-parallel run also logs to TensorBoard (numerically neutral), when installed;
+#: under torchrun the option is spelt --logger (torchrun's parser stops at --log).
+LOG = ["--logger", "tensorboard", "--log-images-every", "1"] if importlib.util.find_spec(
+    "tensorboard") else []
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_two_processes_match_one(tmp_path):
     data = make_steady(tmp_path / "d.h5", n=20)
@@ -58,6 +65,7 @@ def test_two_processes_match_one(tmp_path):
             "--out",
             str(tmp_path / "ddp"),
             *ARGS,
+            *LOG,
         ],
         capture_output=True,
         text=True,
@@ -65,6 +73,8 @@ def test_two_processes_match_one(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if LOG:  # rank 0 alone logs: one event file
+        assert len(list((tmp_path / "ddp" / "tensorboard").iterdir())) == 1
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

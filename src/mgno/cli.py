@@ -19,6 +19,8 @@ from mgno.errors import InputError, OutputFault
 from mgno.threads import prefer_passive_wait
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
+    LAYOUTS,
+    LOGGERS,
     LOSSES,
     MGNO_NORMS,
     NORMALIZERS,
@@ -198,6 +200,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "about half the memory)")
     g.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     g.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    # --logger: the spelling torchrun lets through (its parser takes --log for a
+    # shortening of its own --log-dir / --logs-specs and stops)
+    g.add_argument("--log", "--logger", dest="log", choices=LOGGERS, default=None,
+                   help="experiment logger besides metrics.jsonl: tensorboard writes "
+                   "RUN_DIR/tensorboard/ (pip install 'mgno[log]'); default none. Under "
+                   "torchrun spell it --logger")
+    g.add_argument("--log-images-every", type=int, default=None, metavar="N",
+                   help="with --log: an image of a validation prediction, its truth and "
+                   "error every N epochs and at the last (default 5; 0: never)")
 
 
 def _add_trajectory_options(g: argparse._ArgumentGroup) -> None:
@@ -254,7 +265,8 @@ def _run_train(args: argparse.Namespace) -> int:
             val_fraction=args.val_fraction, device=args.device, bf16=args.bf16,
             compile=args.compile, start_frame=args.start_frame, steps_in=args.steps_in,
             steps_out=args.steps_out, unroll=args.unroll, unroll_grad=args.unroll_grad,
-            input_noise=args.input_noise,
+            input_noise=args.input_noise, log=args.log,
+            log_images_every=args.log_images_every,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)
@@ -465,6 +477,11 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pde", default=None, help="PDE name to record (default: guessed)")
     p.add_argument("--keys", default=None, metavar="IN,OUT",
                    help="names of the input and output arrays (default: recognised names)")
+    p.add_argument("--layout", default="auto", metavar="LAYOUT[,LAYOUT]",
+                   help=f"where the arrays keep their channels, one of {', '.join(LAYOUTS)} "
+                   "(channels-first (N, C, *grid), channels-last (N, *grid, C), no-channel "
+                   "(N, *grid)), or IN,OUT for the input and output; default auto: told "
+                   "from the shapes, refused when ambiguous")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
 
 
@@ -476,7 +493,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     keys = None if args.keys is None else tuple(k.strip() for k in args.keys.split(","))
     command = "mgno " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = convert(args.src, args.out, boundary=args.boundary, pde=args.pde, keys=keys,
-                  command=command, force=args.force)
+                  layout=args.layout, command=command, force=args.force)
     print(out)
     return 0
 

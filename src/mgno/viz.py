@@ -18,52 +18,16 @@ from mgno.atomic import atomic_path
 from mgno.data.datasets import load_arrays
 from mgno.data.schema import open_dataset
 from mgno.errors import InputError
+from mgno.figures import new_figure as _figure
+from mgno.figures import plot_fields
 from mgno.train.evaluate import check_data_fits, load_run
 from mgno.train.outputs import new_output
 from mgno.train.run_dir import RunDir
 
 
-def _figure(width: float, height: float):
-    """A matplotlib Figure drawn off screen, without pyplot's global backend or state."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
 def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
-
-
-def _slice2d(field: np.ndarray) -> np.ndarray:
-    """First channel of ``(C, *grid)``; the middle slice of a 3-D grid."""
-    f = field[0]
-    while f.ndim > 2:
-        f = f[..., f.shape[-1] // 2]
-    return f
-
-
-def plot_fields(
-    ax_row: Sequence,
-    fields: Sequence[np.ndarray],
-    titles: Sequence[str],
-) -> None:
-    """Draw fields ``(C, *grid)`` (first channel) into a row of axes."""
-    for ax, f, title in zip(ax_row, fields, titles, strict=True):
-        g = _slice2d(f)
-        if g.ndim == 1:
-            ax.plot(np.linspace(0, 1, g.shape[0]), g)
-        else:
-            im = ax.imshow(
-                g.T,
-                origin="lower",
-                extent=(0, 1, 0, 1),
-                cmap="viridis" if "error" not in title else "magma",
-            )
-            ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
 
 
 def plot_history(ax, history: Sequence[dict]) -> None:

@@ -145,10 +145,20 @@ MGNO_NORMS = WordList("norm", "kind", ("none", "group", "instance", "layer-grid"
 #: Extra input channels a network computes from the grid (:mod:`mgno.nn.positional`).
 POSITIONAL = WordList("positional", "kind", ("none", "coords"))
 
+#: Experiment loggers of a run (:mod:`mgno.train.loggers`); metrics.jsonl is always written.
+LOGGERS = WordList("log", "logger", ("none", "tensorboard"))
+
+#: How an imported array holds its channels (:mod:`mgno.data.convert`): ``auto`` tells
+#: from the shapes (and refuses when two readings fit), ``channels-first`` (N, C, *grid),
+#: ``channels-last`` (N, *grid, C), ``no-channel`` (N, *grid).
+LAYOUTS = WordList("layout", "layout", ("auto", "channels-first", "channels-last", "no-channel"))
+
 __all__ = [
     "BOUNDARY_CONDITIONS",
     "POSITIONAL",
     "DATA_KINDS",
+    "LAYOUTS",
+    "LOGGERS",
     "LOSSES",
     "MGNO_NORMS",
     "NORMALIZERS",

@@ -16,9 +16,12 @@ Recognised sources (by content, not by file name):
   a ``data`` array ``(T, *grid, C)``;
 * mgno's own files (re-written, e.g. to add metadata).
 
-Arrays without a channel axis get one; ``(N, *grid, C)`` with a small last
-axis is moved to channels-first. Every failure to read raises
-:class:`~mgno.errors.InputError` naming the file.
+Arrays without a channel axis get one and ``(N, *grid, C)`` is moved to
+channels-first: the layout is told from the shapes of the input and output
+together, and refused, naming ``--layout``, when no reading or more than one
+fits (:mod:`mgno.data.layout`). Boolean and integer arrays become float32;
+the converted file notes both (``source_layout``, ``source_cast``). Every
+failure to read raises :class:`~mgno.errors.InputError` naming the file.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 from mgno.atomic import check_replaceable
 from mgno.data.capacity import available_memory, human_bytes, writable_bytes
 from mgno.data.h5safe import contained_dataset, contained_keys
+from mgno.data.layout import AUTO, CHANNELS_FIRST, parse_layout, resolve_layouts, to_channels_first
 from mgno.data.schema import STEADY, TRAJECTORY, write_steady, write_trajectories
 from mgno.errors import InputError, OutputFault
 from mgno.lock import OutputLock
@@ -72,6 +76,10 @@ class Imported:
         What the file was recognised as.
     keys : tuple of str
         The source names that were used.
+    notes : dict
+        For the converted file's metadata: ``source_layout`` (source name ->
+        layout read) and, when some were cast, ``source_cast`` (source name ->
+        ``"bool -> float32"``...).
     """
 
     kind: str
@@ -80,6 +88,7 @@ class Imported:
     boundary: str = "dirichlet"
     source_format: str = ""
     keys: tuple[str, ...] = field(default_factory=tuple)
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -137,7 +146,9 @@ def _read_mat5(path: Path) -> dict[str, Any]:
     import scipy.io
 
     data = scipy.io.loadmat(path)
-    return {k: v for k, v in data.items() if not k.startswith("__")}
+    logical = {name for name, _shape, cls in scipy.io.whosmat(path) if cls == "logical"}
+    return {k: v.astype(bool) if k in logical else v for k, v in data.items()
+            if not k.startswith("__")}  # loadmat gives MATLAB's logical arrays as uint8
 
 
 def _numeric(f: h5py.File, path: Path, names: Sequence[str]) -> dict[str, h5py.Dataset]:
@@ -145,7 +156,7 @@ def _numeric(f: h5py.File, path: Path, names: Sequence[str]) -> dict[str, h5py.D
     found = {}
     for k in names:
         ds = contained_dataset(f, k, str(path))
-        if ds is not None and ds.dtype.kind in "fiu":
+        if ds is not None and ds.dtype.kind in "fiub":
             found[k] = ds
     _check_memory(path, {k: (ds.shape, ds.dtype.itemsize) for k, ds in found.items()})
     return found
@@ -171,7 +182,14 @@ def _read_mat73(path: Path) -> dict[str, Any]:
         for k, v in _numeric(f, path, contained_keys(f, str(path))).items():
             # MATLAB writes column-major: h5py sees the axes reversed
             out[k] = np.asarray(v[...]).transpose()
+            if _attr_text(v.attrs.get("MATLAB_class")) == "logical":  # stored as uint8
+                out[k] = out[k].astype(bool)
     return out
+
+
+def _attr_text(value: Any) -> str:
+    """An HDF5 attribute as text (bytes decoded; anything else its str)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def _read_torch(path: Path) -> dict[str, Any]:
@@ -228,101 +246,155 @@ def _read_hdf5_flat(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- shaping
-def _channels_first(x: np.ndarray, n_samples: int | None = None) -> np.ndarray:
-    """(N, *grid) -> (N, 1, *grid); (N, *grid, C) with small C -> (N, C, *grid)."""
-    if x.ndim == 2:
-        return x[:, None]
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim >= 4:
-        if x.shape[1] <= 4 and min(x.shape[2:]) > 4:
-            return x
-        if x.shape[-1] <= 4 and min(x.shape[1:-1]) > 4:
-            return np.moveaxis(x, -1, 1)
-        return x[:, None]
-    raise ValueError(f"array of shape {x.shape}")
+class _Shaping:
+    """What one import decided about its arrays: dtype casts and layouts, for the metadata.
+
+    Parameters
+    ----------
+    path:
+        The source file, named in messages.
+    layout:
+        ``--layout``: one word of :data:`mgno.vocab.LAYOUTS` per array (input, output).
+    """
+
+    def __init__(self, path: Path, layout: tuple[str, str]) -> None:
+        self.path = path
+        self.layout = layout
+        self.casts: dict[str, str] = {}
+        self.layouts: dict[str, str] = {}
+
+    def float(self, x: Any, key: str) -> np.ndarray:
+        """``x`` as real numbers: booleans and integers become float32 (and are noted)."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise InputError(f"{self.path}: key {key!r} has dtype {arr.dtype}, expected real "
+                             "numbers, integers or booleans")
+        if arr.ndim < 2:
+            raise InputError(f"{self.path}: key {key!r} has shape {arr.shape}, expected "
+                             "(N, *grid)")
+        if arr.dtype.kind == "f":
+            return arr
+        self.casts[key] = f"{arr.dtype} -> float32"
+        return arr.astype(np.float32)
+
+    def fixed(self, what: str) -> None:
+        """Refuse ``--layout`` for a source whose format fixes the layout."""
+        if any(w != AUTO for w in self.layout):
+            raise InputError(f"--layout {','.join(self.layout)}: {self.path} is {what}, whose "
+                             "layout the format fixes; expected --layout auto")
+
+    def channels_first(self, arrays: dict[str, np.ndarray], lead: int = 1
+                       ) -> list[np.ndarray]:
+        """The arrays channels-first, their layout settled together (:mod:`mgno.data.layout`)."""
+        shapes = {k: a.shape for k, a in arrays.items()}
+        found = resolve_layouts(self.path, shapes, self.layout[: len(arrays)], lead)
+        self.layouts.update({k: r.layout for k, r in found.items()})
+        return [to_channels_first(a, found[k], lead) for k, a in arrays.items()]
+
+    def attrs(self) -> dict[str, Any]:
+        """The notes for the converted file's metadata."""
+        out: dict[str, Any] = {"source_layout": dict(self.layouts)}
+        if self.casts:
+            out["source_cast"] = dict(self.casts)
+        return out
 
 
-def _float(x: Any, path: Path, key: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise InputError(f"{path}: key {key!r} has dtype {arr.dtype}, expected real numbers")
-    if arr.ndim < 2:
-        raise InputError(f"{path}: key {key!r} has shape {arr.shape}, expected (N, *grid)")
-    return arr.astype(np.float32) if arr.dtype.kind != "f" else arr
+def _pair_names(a_key: str, u_key: str) -> tuple[str, str]:
+    """Names of the input and output in messages (one array can be both: --keys a,a)."""
+    return (a_key, u_key) if a_key != u_key else (f"{a_key} (input)", f"{u_key} (output)")
 
 
-def _from_arrays(
-    path: Path, arrays: dict[str, Any], fmt: str, keys: Sequence[str] | None
-) -> Imported:
-    names = sorted(arrays)
+def _pair(arrays: dict[str, Any], path: Path, keys: Sequence[str] | None):
+    """The (input, output) names: ``keys``, or the first of :data:`STEADY_KEYS` present."""
     if keys is not None:
         if len(keys) != 2 or any(k not in arrays for k in keys):
             raise InputError(
-                f"{path}: --keys {','.join(keys)} not found, the file holds {names}"
+                f"{path}: --keys {','.join(keys)} not found, the file holds {sorted(arrays)}"
             )
-        pair = (keys[0], keys[1])
-    else:
-        pair = None
-        if "trajectories" in arrays:
-            u = _float(arrays["trajectories"], path, "trajectories")
-            times = np.asarray(arrays.get("times", np.arange(u.shape[1])), dtype=np.float64)
-            return Imported(TRAJECTORY, {"trajectories": u, "times": times.reshape(-1)},
-                            source_format=fmt, keys=("trajectories",))
-        for a, b in STEADY_KEYS:
-            if a in arrays and b in arrays:
-                pair = (a, b)
-                break
+        return keys[0], keys[1]
+    if "trajectories" in arrays:
+        return None
+    return next(((a, b) for a, b in STEADY_KEYS if a in arrays and b in arrays), None)
+
+
+def _steady(arrays: dict[str, Any], pair: tuple[str, str], fmt: str, sh: _Shaping,
+            mgno_file: bool) -> Imported:
+    """A steady pair (or FNO's Navier-Stokes ``a``/``u`` in a .mat file)."""
+    a_key, u_key = pair
+    x, y = sh.float(arrays[a_key], a_key), sh.float(arrays[u_key], u_key)
+    if fmt in ("mat5", "mat73") and y.ndim == x.ndim + 1 and y.shape[:-1] == x.shape:
+        # FNO Navier-Stokes: a = w(t=0) (N, X, Y), u = w(t=1..T) (N, X, Y, T)
+        sh.fixed("an FNO Navier-Stokes .mat file")
+        sh.layouts.update({a_key: "no-channel", u_key: "no-channel, time last"})
+        traj = np.concatenate([x[..., None], y], axis=-1)
+        traj = np.moveaxis(traj, -1, 1)[:, :, None]
+        t = np.asarray(arrays.get("t", np.arange(1, y.shape[-1] + 1)), dtype=np.float64)
+        times = np.concatenate([[0.0], t.reshape(-1)[: y.shape[-1]]])
+        return Imported(TRAJECTORY, {"trajectories": traj, "times": times},
+                        pde="navier-stokes", boundary="periodic", source_format=fmt, keys=pair)
+    if pair == ("nu", "tensor") and y.ndim == x.ndim + 1 and y.shape[1] == 1:
+        y = y[:, 0]  # PDEBench Darcy: tensor (N, 1, X, Y)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{sh.path}: {a_key!r} {x.shape} and {u_key!r} {y.shape} hold "
+                         "different numbers of samples, expected the same")
+    if mgno_file:
+        sh.layout = (CHANNELS_FIRST, CHANNELS_FIRST) if sh.layout == (AUTO, AUTO) else sh.layout
+    xs, ys = sh.channels_first(dict(zip(_pair_names(a_key, u_key), (x, y), strict=True)))
+    pde, bc = "unknown", "dirichlet"
+    if pair in (("coeff", "sol"), ("nu", "tensor")):
+        pde = "darcy"
+    elif xs.ndim == 3:
+        pde, bc = ("burgers", "periodic") if pair == ("a", "u") else ("unknown", "periodic")
+    return Imported(STEADY, {"inputs": xs, "outputs": ys}, pde=pde, boundary=bc,
+                    source_format=fmt, keys=pair)
+
+
+def _trajectories(arrays: dict[str, Any], fmt: str, sh: _Shaping, mgno_file: bool) -> Imported:
+    """``trajectories`` (N, T, C, *grid) or another layout, and ``times``."""
+    u = sh.float(arrays["trajectories"], "trajectories")
+    if mgno_file and sh.layout[0] == AUTO:
+        sh.layout = (CHANNELS_FIRST, CHANNELS_FIRST)
+    (u,) = sh.channels_first({"trajectories": u}, lead=2)
+    times = np.asarray(arrays.get("times", np.arange(u.shape[1])), dtype=np.float64)
+    return Imported(TRAJECTORY, {"trajectories": u, "times": times.reshape(-1)},
+                    source_format=fmt, keys=("trajectories",))
+
+
+def _from_arrays(
+    path: Path, arrays: dict[str, Any], fmt: str, keys: Sequence[str] | None, sh: _Shaping,
+    mgno_file: bool = False,
+) -> Imported:
+    pair = _pair(arrays, path, keys)
     if pair is not None:
-        a_key, u_key = pair
-        x = _float(arrays[a_key], path, a_key)
-        y = _float(arrays[u_key], path, u_key)
-        if fmt in ("mat5", "mat73") and y.ndim == x.ndim + 1 and y.shape[:-1] == x.shape:
-            # FNO Navier-Stokes: a = w(t=0) (N, X, Y), u = w(t=1..T) (N, X, Y, T)
-            traj = np.concatenate([x[..., None], y], axis=-1)
-            traj = np.moveaxis(traj, -1, 1)[:, :, None]
-            t = np.asarray(arrays.get("t", np.arange(1, y.shape[-1] + 1)), dtype=np.float64)
-            times = np.concatenate([[0.0], t.reshape(-1)[: y.shape[-1]]])
-            return Imported(TRAJECTORY, {"trajectories": traj, "times": times},
-                            pde="navier-stokes", boundary="periodic", source_format=fmt,
-                            keys=pair)
-        if pair == ("nu", "tensor") and y.ndim == x.ndim + 1 and y.shape[1] == 1:
-            y = y[:, 0]  # PDEBench Darcy: tensor (N, 1, X, Y)
-        xs, ys = _channels_first(x), _channels_first(y)
-        if xs.shape[0] != ys.shape[0] or xs.shape[2:] != ys.shape[2:]:
-            raise InputError(
-                f"{path}: {a_key!r} {x.shape} and {u_key!r} {y.shape} disagree, expected the "
-                "same number of samples and grid"
-            )
-        pde, bc = "unknown", "dirichlet"
-        if pair in (("coeff", "sol"), ("nu", "tensor")):
-            pde = "darcy"
-        elif xs.ndim == 3:
-            pde, bc = ("burgers", "periodic") if pair == ("a", "u") else ("unknown", "periodic")
-        return Imported(STEADY, {"inputs": xs, "outputs": ys}, pde=pde, boundary=bc,
-                        source_format=fmt, keys=pair)
+        return _steady(arrays, pair, fmt, sh, mgno_file)
+    if "trajectories" in arrays:
+        return _trajectories(arrays, fmt, sh, mgno_file)
     if "tensor" in arrays:
-        # PDEBench trajectories: (N, T, *grid) or (N, T, *grid, C)
-        u = _float(arrays["tensor"], path, "tensor")
-        t = arrays.get("t-coordinate")
-        return _pdebench_traj(u if u.ndim >= 3 else u, t, fmt, ("tensor",), path)
+        # PDEBench trajectories: (N, T, *grid)
+        sh.fixed("a PDEBench file")
+        u = sh.float(arrays["tensor"], "tensor")
+        return _pdebench_traj(u, arrays.get("t-coordinate"), fmt, ("tensor",), path)
     fields = [k for k in _PDEBENCH_FIELDS if k in arrays]
     if fields:
-        u = np.stack([_float(arrays[k], path, k) for k in fields], axis=-1)
+        sh.fixed("a PDEBench file")
+        u = np.stack([sh.float(arrays[k], k) for k in fields], axis=-1)
         return _pdebench_traj(u, arrays.get("t-coordinate"), fmt, tuple(fields), path,
                               channels_last=True)
     if "__grouped__" in arrays:
-        return _pdebench_traj(arrays["__grouped__"], arrays.get("__grouped_t__"), fmt,
-                              ("<sample>/data",), path, channels_last=True)
+        sh.fixed("a PDEBench file")
+        u = sh.float(arrays["__grouped__"], "<sample>/data")
+        return _pdebench_traj(u, arrays.get("__grouped_t__"), fmt, ("<sample>/data",), path,
+                              channels_last=True)
     if "u" in arrays and np.asarray(arrays["u"]).ndim == 4 and fmt in ("mat5", "mat73"):
-        y = _float(arrays["u"], path, "u")
+        sh.fixed("an FNO Navier-Stokes .mat file")
+        y = sh.float(arrays["u"], "u")
         traj = np.moveaxis(y, -1, 1)[:, :, None]
         t = np.asarray(arrays.get("t", np.arange(y.shape[-1])), dtype=np.float64).reshape(-1)
         return Imported(TRAJECTORY, {"trajectories": traj, "times": t[: traj.shape[1]]},
                         pde="navier-stokes", boundary="periodic", source_format=fmt,
                         keys=("u",))
     raise InputError(
-        f"{path}: no recognised keys (found {names}), expected one of "
+        f"{path}: no recognised keys (found {sorted(arrays)}), expected one of "
         f"{[f'{a}/{b}' for a, b in STEADY_KEYS]}, 'u' (N, X, Y, T), PDEBench 'tensor' or "
         "'trajectories' (or name them with --keys IN,OUT)"
     )
@@ -346,8 +418,19 @@ def _pdebench_traj(u, t, fmt, keys, path, channels_last: bool = False) -> Import
                     boundary="periodic", source_format=fmt, keys=tuple(keys))
 
 
+#: Format -> reader of its arrays and (HDF5 only) root attributes.
+_READERS = {
+    "mat5": lambda path: (_read_mat5(path), {}),
+    "mat73": lambda path: (_read_mat73(path), {}),
+    "torch": lambda path: (_read_torch(path), {}),
+    "npz": lambda path: (_read_npz(path), {}),
+    "hdf5": _read_hdf5_flat,
+}
+
+
 def load_source(
-    src: str | os.PathLike, *, keys: Sequence[str] | None = None
+    src: str | os.PathLike, *, keys: Sequence[str] | None = None,
+    layout: str | Sequence[str] | None = "auto",
 ) -> Imported:
     """Read a foreign data file into memory, channels-first.
 
@@ -357,6 +440,11 @@ def load_source(
         The file (format sniffed from its content).
     keys : (str, str), optional
         Names of the input and output arrays, when not one of :data:`STEADY_KEYS`.
+    layout : str or (str, str)
+        Where the arrays keep their channels: ``"auto"`` (told from the shapes,
+        refused when two readings fit), ``"channels-first"``, ``"channels-last"``,
+        ``"no-channel"``, or one word each for input and output (``"IN,OUT"``);
+        see :mod:`mgno.data.layout`.
 
     Returns
     -------
@@ -370,19 +458,10 @@ def load_source(
         Unrecognised, truncated or corrupted file, or no recognised keys.
     """
     path = Path(src)
+    shaping = _Shaping(path, parse_layout(layout))
     fmt = sniff_format(path)
-    attrs: dict[str, Any] = {}
     try:
-        if fmt == "mat5":
-            arrays = _read_mat5(path)
-        elif fmt == "mat73":
-            arrays = _read_mat73(path)
-        elif fmt == "torch":
-            arrays = _read_torch(path)
-        elif fmt == "npz":
-            arrays = _read_npz(path)
-        else:
-            arrays, attrs = _read_hdf5_flat(path)
+        arrays, attrs = _READERS[fmt](path)
     except InputError:
         raise
     except MemoryError as err:
@@ -390,7 +469,9 @@ def load_source(
     except Exception as err:  # every reader has its own exceptions for bad bytes
         msg = " ".join(str(err).split())[:200] or type(err).__name__
         raise InputError(f"{path}: cannot read {fmt} file, corrupted or truncated ({msg})") from err
-    imported = _from_arrays(path, arrays, fmt, keys)
+    imported = _from_arrays(path, arrays, fmt, keys, shaping,
+                            mgno_file=fmt == "hdf5" and "mgno_schema_version" in attrs)
+    imported.notes = shaping.attrs()
     if fmt == "hdf5" and "pde" in attrs:
         pde = attrs["pde"]
         imported.pde = pde.decode() if isinstance(pde, bytes) else str(pde)
@@ -408,13 +489,13 @@ def convert(
     boundary: str | Sequence[str] | None = None,
     pde: str | None = None,
     keys: Sequence[str] | None = None,
+    layout: str | Sequence[str] | None = "auto",
     command: str | None = None,
     force: bool = False,
 ) -> Path:
     """Import ``src`` and write it as an mgno HDF5 file ``out`` (atomically).
 
-    ``out`` is locked (:class:`mgno.lock.OutputLock`) for the whole
-    conversion and written only after the source was read whole.
+    ``out`` is locked (:class:`mgno.lock.OutputLock`), written after the source was read.
 
     Parameters
     ----------
@@ -423,13 +504,15 @@ def convert(
     out : path-like
         Destination ``.h5``.
     boundary : str or sequence of str, optional
-        Boundary condition per axis (or one for all; ``"dirichlet,periodic"``
-        works); default guessed from the source (periodic for Navier-Stokes,
-        Burgers and PDEBench trajectories, else dirichlet).
+        Boundary condition per axis, or one for all (``"dirichlet,periodic"``);
+        default guessed (periodic for NS, Burgers, PDEBench trajectories).
     pde : str, optional
         PDE name to record; default guessed.
     keys : (str, str), optional
         Input and output array names.
+    layout : str or (str, str)
+        Where the arrays keep their channels, as in :func:`load_source`; the
+        file's ``source_layout`` and ``source_cast`` note what was done.
     command : str, optional
         Command line recorded in the file.
     force : bool
@@ -443,8 +526,8 @@ def convert(
     Raises
     ------
     InputError
-        A bad or hostile source (data stored outside the file), an existing
-        ``out`` without ``force``, another live writer of ``out``.
+        A bad or hostile source (data stored outside the file), an unclear
+        layout, an existing ``out`` without ``force``, another live writer.
     OutputFault
         The disk cannot hold the result (nothing is written).
     """
@@ -456,7 +539,8 @@ def convert(
         raise InputError(f"--out {out}: folder {folder} does not exist")
     with OutputLock(out):
         check_replaceable(out, force)
-        return _convert(src, out, boundary=boundary, pde=pde, keys=keys, command=command)
+        return _convert(src, out, boundary=boundary, pde=pde, keys=keys, layout=layout,
+                        command=command)
 
 
 def _check_disk(out: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -469,8 +553,8 @@ def _check_disk(out: Path, arrays: dict[str, np.ndarray]) -> None:
                           "run again")
 
 
-def _convert(src, out: Path, *, boundary, pde, keys, command) -> Path:
-    imported = load_source(src, keys=keys)
+def _convert(src, out: Path, *, boundary, pde, keys, layout, command) -> Path:
+    imported = load_source(src, keys=keys, layout=layout)
     arrays = imported.arrays
     first = next(iter(arrays.values()))
     if first.shape[0] == 0:
@@ -484,7 +568,7 @@ def _convert(src, out: Path, *, boundary, pde, keys, command) -> Path:
         parts = [p.strip().lower() for p in bc.replace("/", ",").split(",") if p.strip()]
         bc = parts * grid_ndim if len(parts) == 1 else parts
     extra = {"source": str(Path(src).name), "source_format": imported.source_format,
-             "source_keys": list(imported.keys)}
+             "source_keys": list(imported.keys), **imported.notes}
     common = dict(pde=pde or imported.pde, params={}, boundary=list(bc), command=command,
                   extra_attrs=extra)
     _check_disk(out, arrays)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mgno.errors import InputError
-from mgno.vocab import LOSSES as LOSS_NAMES
 from mgno.vocab import (
+    LOGGERS,
     NORMALIZERS,
     OPTIMIZERS,
     PROTOCOLS,
@@ -21,17 +21,19 @@ from mgno.vocab import (
     SCHEDULERS,
     UNROLL_GRADIENTS,
 )
+from mgno.vocab import LOSSES as LOSS_NAMES
 
 _NUMBER = (int, float)
 #: Field -> (accepted types, whether None is accepted).
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     **{k: ((str,), False) for k in (
         "optimizer", "scheduler", "scheduler_step", "loss", "normalizer_inputs",
-        "normalizer_outputs", "protocol", "device", "unroll_grad")},
+        "normalizer_outputs", "protocol", "device", "unroll_grad", "log")},
     **{k: (_NUMBER, False) for k in ("lr", "weight_decay", "val_fraction", "input_noise")},
     "grad_clip": (_NUMBER, True),
     **{k: ((int,), False) for k in (
-        "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame", "unroll")},
+        "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame", "unroll",
+        "log_images_every")},
     **{k: ((int,), True) for k in ("train_steps", "eval_batch_size", "k_max")},
     **{k: ((bool,), False) for k in ("bf16", "compile")},
 }
@@ -111,6 +113,13 @@ class TrainConfig:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     eval_batch_size:
         Batch size for validation and evaluation (default: ``batch_size``).
+    log:
+        Experiment logger besides ``metrics.jsonl``: ``"none"`` or
+        ``"tensorboard"`` (event files in ``RUN_DIR/tensorboard/``, needs
+        ``pip install 'mgno[log]'``; see docs/logging.md).
+    log_images_every:
+        With a logger: an image of one validation prediction, its truth and
+        its error every this many epochs and at the last one (0: never).
     """
 
     optimizer: str = "adam"
@@ -140,6 +149,8 @@ class TrainConfig:
     compile: bool = False
     device: str = "auto"
     eval_batch_size: int | None = None
+    log: str = "none"
+    log_images_every: int = 5
 
     def __post_init__(self) -> None:
         self.k_max = self.canonical("k_max", self.k_max)
@@ -164,6 +175,7 @@ class TrainConfig:
             "normalizer_outputs": NORMALIZERS,
             "protocol": PROTOCOLS,
             "unroll_grad": UNROLL_GRADIENTS,
+            "log": LOGGERS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -214,13 +226,12 @@ class TrainConfig:
                 f"train config: field 'k_max' is {self.k_max!r}, "
                 "expected an integer >= 1 or 'all'"
             )
-        if isinstance(self.start_frame, bool) or not isinstance(self.start_frame, int) or (
-            self.start_frame < 0
-        ):
-            raise InputError(
-                f"train config: field 'start_frame' is {self.start_frame!r}, "
-                "expected an integer >= 0"
-            )
+        for name in ("start_frame", "log_images_every"):
+            if getattr(self, name) < 0:
+                raise InputError(
+                    f"train config: field {name!r} is {getattr(self, name)!r}, "
+                    "expected an integer >= 0"
+                )
         if not (0.0 <= self.val_fraction < 1.0):
             raise InputError(
                 f"train config: field 'val_fraction' is {self.val_fraction!r}, "

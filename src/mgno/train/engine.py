@@ -9,7 +9,8 @@ the "best epoch" bookkeeping at the end of each epoch, a checkpoint after
 every epoch and when a stop is requested mid-epoch. A NaN or infinite loss
 raises :class:`TrainingDiverged` before the optimiser step, so the last
 checkpoint stays good. Everything that touches files lives in the callbacks
-(see :mod:`mgno.train.trainer`).
+(see :mod:`mgno.train.trainer`); :class:`CallbackList` runs several of them
+(the run's files, experiment loggers, the caller's own).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -169,8 +170,16 @@ class Fitting:
 class Callbacks:
     """Hooks of :func:`fit`; this base class does nothing and never stops.
 
-    Rank 0 alone gets :meth:`on_best`, :meth:`on_checkpoint` and :meth:`on_epoch_end`.
+    Rank 0 alone gets :meth:`on_best`, :meth:`on_checkpoint` and :meth:`on_epoch_end`;
+    every process gets the others. Several callbacks are combined with
+    :class:`CallbackList`.
     """
+
+    def on_fit_start(self, fitting: Fitting, state: TrainState) -> None:
+        """:func:`fit` starts (or resumes) from ``state``; e.g. open a logger."""
+
+    def on_fit_end(self, status: str) -> None:
+        """:func:`fit` ends: ``"finished"``, ``"interrupted"`` or ``"failed"`` (it raised)."""
 
     def should_stop(self) -> bool:
         """Whether a stop was requested on this process (e.g. by a signal)."""
@@ -197,6 +206,55 @@ class Callbacks:
             f"training diverged: the loss is {loss} at epoch {state.epoch + 1}, step {step + 1}; "
             "expected a finite loss (try a lower --lr or gradient clipping)"
         )
+
+
+class CallbackList(Callbacks):
+    """Several :class:`Callbacks` called in order; stop when any asks.
+
+    Parameters
+    ----------
+    callbacks:
+        The callbacks; the first one words :meth:`diverged_message`.
+    """
+
+    def __init__(self, callbacks: Sequence[Callbacks]) -> None:
+        if not callbacks:
+            raise ValueError("CallbackList: expected at least one callback")
+        self.callbacks = list(callbacks)
+
+    def on_fit_start(self, fitting: Fitting, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_start(fitting, state)
+
+    def on_fit_end(self, status: str) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_end(status)
+
+    def should_stop(self) -> bool:
+        return any([cb.should_stop() for cb in self.callbacks])
+
+    def on_epoch_start(self, epoch: int, step: int) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_start(epoch, step)
+
+    def on_step(self, loss: float) -> None:
+        for cb in self.callbacks:
+            cb.on_step(loss)
+
+    def on_best(self, fitting: Fitting, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_best(fitting, state)
+
+    def on_checkpoint(self, fitting: Fitting, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_checkpoint(fitting, state)
+
+    def on_epoch_end(self, state: TrainState, record: dict) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(state, record)
+
+    def diverged_message(self, state: TrainState, step: int, loss: float) -> str:
+        return self.callbacks[0].diverged_message(state, step, loss)
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -232,6 +290,9 @@ def validate(
 def fit(fitting: Fitting, state: TrainState, callbacks: Callbacks) -> str:
     """Train from ``state`` to ``fitting.config.epochs`` epochs; updates ``state`` in place.
 
+    ``callbacks.on_fit_start`` is called first and ``callbacks.on_fit_end``
+    last, also when training raises (status ``"failed"``).
+
     Returns
     -------
     str
@@ -243,6 +304,17 @@ def fit(fitting: Fitting, state: TrainState, callbacks: Callbacks) -> str:
     TrainingDiverged
         On a NaN or infinite loss, before that step changes the weights.
     """
+    callbacks.on_fit_start(fitting, state)
+    status = "failed"
+    try:
+        status = _epochs(fitting, state, callbacks)
+    finally:
+        callbacks.on_fit_end(status)
+    return status
+
+
+def _epochs(fitting: Fitting, state: TrainState, callbacks: Callbacks) -> str:
+    """The epochs of :func:`fit`: ``"finished"`` or ``"interrupted"``."""
     t_start = time.perf_counter() - state.elapsed
     while state.epoch < fitting.config.epochs:
         t_epoch = time.perf_counter()

@@ -21,6 +21,7 @@ from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.train.config import TrainConfig
 from mgno.train.defaults import build_model_config, build_train_config
+from mgno.train.loggers import require_logger
 from mgno.train.run_dir import NUMERICALLY_NEUTRAL, RunDir
 from mgno.train.task import Task, check_same_data
 
@@ -48,6 +49,8 @@ class TrainRequest:
         :class:`TrainConfig` fields given (``None`` values ignored).
     resume, progress:
         Continue the run in ``out``; show progress on stderr.
+    callbacks:
+        The caller's own :class:`~mgno.train.engine.Callbacks` (loggers...).
     """
 
     data: Path
@@ -59,6 +62,7 @@ class TrainRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     progress: bool = True
+    callbacks: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.overrides) - set(TrainConfig.__dataclass_fields__))
@@ -118,6 +122,7 @@ def plan_run(request: TrainRequest, world_size: int = 1, is_main: bool = True) -
             f"--batch-size: {cfg.batch_size} is not divisible by the {world_size} "
             "processes; expected a multiple of the world size (it is the global batch)"
         )
+    require_logger(cfg.log)  # a missing package is refused before anything is written
     task = Task.from_config(info.kind, cfg)
     train_ds, val_ds, n_val = split_views(task, cfg, train_data, val_data)
     return RunPlan(cfg, model_cfg, preset_name, info, task, train_ds, val_ds,

@@ -9,11 +9,15 @@
       checkpoint.safetensors   full training state for --resume (weights,
                                optimiser, scheduler, RNG, counters, history)
       metrics.jsonl            one JSON object per finished epoch
+      tensorboard/             with ``--log tensorboard``: TensorBoard event files
+                               (appended by TensorBoard's writer, one per start)
       .lock                    while ``mgno train`` writes: who holds the run
 
-Everything is written atomically; nothing in it is a pickle. Every reader
-checks the types of what it reads and answers a damaged or foreign file with a
-one-line :class:`~mgno.errors.InputError` naming the file and the field.
+Everything but the TensorBoard event files (streams that TensorBoard appends
+to; ``metrics.jsonl`` stays the record) is written atomically; nothing in it
+is a pickle. Every reader checks the types of what it reads and answers a
+damaged or foreign file with a one-line :class:`~mgno.errors.InputError`
+naming the file and the field.
 :class:`RunDir` is the object the rest of mgno uses; the module-level names
 (``CONFIG``... and :func:`read_config`, :func:`read_metrics`,
 :func:`require_run_dir`) stay for older callers.
@@ -42,10 +46,12 @@ WEIGHTS = "model.safetensors"
 STATE = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 LOCK = ".lock"
+#: Folder of the TensorBoard event files (``--log tensorboard``).
+TENSORBOARD = "tensorboard"
 #: Every file ``mgno train`` writes into a run directory (the lock aside).
 RUN_FILES = (CONFIG, NORMALIZER, WEIGHTS, STATE, METRICS)
 #: Recipe fields that do not change a run's numbers (a resumed run may change them).
-NUMERICALLY_NEUTRAL = ("device", "eval_batch_size")
+NUMERICALLY_NEUTRAL = ("device", "eval_batch_size", "log", "log_images_every")
 _FINGERPRINT_DATA = ("path", "n_samples", "grid", "in_channels", "out_channels", "boundary",
                      "domain", "n_times", "pde", "n_val", "val")
 
@@ -229,6 +235,11 @@ class RunDir:
     def metrics_path(self) -> Path:
         """``metrics.jsonl``."""
         return self.path / METRICS
+
+    @property
+    def tensorboard_path(self) -> Path:
+        """``tensorboard/``, the folder of the TensorBoard event files."""
+        return self.path / TENSORBOARD
 
     def weights_file(self, which: str) -> Path:
         """The file holding the weights of ``which``: ``"best"`` or ``"last"``."""

@@ -315,6 +315,16 @@ class Task:
         """The prediction of a batch ``(x, y)`` of a view, shaped like ``y``."""
         return self.apply(model, x, None if self.steady else y.shape[1])
 
+    def first_fields(self, pred: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first sample of a batch as fields ``(C, *grid)``: prediction and truth.
+
+        For rollouts ``(B, steps, C, *grid)``: the last step.
+        """
+        if self.steady:
+            return pred[0], y[0]
+        return pred[0, -1], y[0, -1]
+
     def loss(self, model, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss of one batch (a rollout of ``y.shape[1]`` steps for trajectories).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,16 @@ from mgno.train.build import (  # noqa: F401  (older import paths)
 )
 from mgno.train.callbacks import RunCallbacks, RunLock, StopFlag, catch_signals
 from mgno.train.distributed import DistContext, barrier, setup, teardown
-from mgno.train.engine import Fitting, TrainingDiverged, TrainState, fit, validate  # noqa: F401
+from mgno.train.engine import (  # noqa: F401
+    CallbackList,
+    Callbacks,
+    Fitting,
+    TrainingDiverged,
+    TrainState,
+    fit,
+    validate,
+)
+from mgno.train.loggers import run_loggers
 from mgno.train.plan import (  # noqa: F401
     RESUME_MUTABLE,
     RunPlan,
@@ -106,6 +116,7 @@ def train(
     model_overrides: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool = True,
+    callbacks: Sequence[Callbacks] = (),
     **overrides: Any,
 ) -> TrainResult:
     """Train a neural operator on an mgno HDF5 data set.
@@ -128,10 +139,13 @@ def train(
     resume, progress:
         Continue the run in ``out`` from its checkpoint (one that stopped before
         its first checkpoint starts again); progress bars or lines on stderr.
+    callbacks:
+        More :class:`~mgno.train.engine.Callbacks` (your own logger: docs/logging.md),
+        called after the run's own.
     **overrides:
         :class:`TrainConfig` fields (``epochs``, ``batch_size``, ``lr``, ``seed``,
         ``protocol``, ``steps_in``, ``steps_out``, ``unroll``, ``unroll_grad``,
-        ``input_noise``...); ``None`` values are ignored.
+        ``input_noise``, ``log``...); ``None`` values are ignored.
 
     Returns ``TrainResult``.
 
@@ -145,7 +159,7 @@ def train(
     """
     request = TrainRequest(
         Path(data), Path(out), as_path(val), preset, model, dict(model_overrides or {}),
-        overrides, resume, progress,
+        overrides, resume, progress, list(callbacks),
     )
     ctx = setup(overrides.get("device") or "auto")
     try:
@@ -191,7 +205,11 @@ def _train(request: TrainRequest, ctx: DistContext, lock: RunLock) -> TrainResul
         _announce(plan, fitting, rdir)
     flag = StopFlag()
     bar = Progress(plan.cfg.epochs, _steps_per_epoch(fitting), enabled=progress)
-    callbacks = RunCallbacks(rdir, training_grid_record(plan.info), bar, flag)
+    callbacks = CallbackList([
+        RunCallbacks(rdir, training_grid_record(plan.info), bar, flag),
+        *run_loggers(plan.cfg, rdir, ctx.is_main),
+        *request.callbacks,
+    ])
     with catch_signals(flag), bar:
         status = fit(fitting, state, callbacks)
     barrier(ctx)
