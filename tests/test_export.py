@@ -82,3 +82,26 @@ def test_cli_export_missing_run_is_exit_2(tmp_path):
                            "--out", str(tmp_path / "m.onnx")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("mgno: error:") and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["darcy-smooth", "darcy-rough", "darcy-multiscale",
+                                    "navier-stokes", "helmholtz", "pipe"])
+def test_every_mgno_preset_exports_with_parity(tmp_path, preset):
+    # each preset's own network (channels, layers, levels, boundary, norm), on a
+    # small grid; the NS preset is also exported with its coordinate channels
+    from mgno.presets import get_preset
+
+    model = get_preset(preset)["model"]
+    if preset == "navier-stokes":
+        data = make_trajectories(tmp_path / "d.h5", n=2, t=3, grid=32)
+        extra = {"positional": "coords"}
+    else:
+        data = make_steady(tmp_path / "d.h5", n=2, grid=33, cin=model["in_channels"])
+        extra = {}
+    out = tmp_path / "run"
+    train(data, out, preset=preset, epochs=1, batch_size=2, progress=False,
+          model_overrides=extra)
+    report = export_run(out, tmp_path / "m.onnx")
+    assert report.dynamic_axes[1:] == ["n0", "n1"]
+    assert len(report.parity) == 2 and max(report.parity.values()) <= PARITY_TOLERANCE
