@@ -362,6 +362,13 @@ BAD_VALUES = {
         "--val": ["missing.h5", "{traj}"],
         "--protocol": ["one-step", "10-10"],
         "--scheduler-step": ["month"],
+        "--unroll": ["0", "-1", "abc", "2"],  # 2: steady data have no frames to unroll
+        "--unroll-grad": ["some"],
+        "--input-noise": ["-1", "nan", "0.1"],  # 0.1: steady data
+        "--norm": ["bogus"],
+        "--log": ["bogus"],
+        "--log-images-every": ["-1"],
+        "--steps-in": ["0"],
     }),
     "eval": (["eval", "{run}", "--data", "{test}", "--json"], {
         "1": ["missing", "{test}", "{w}"],
@@ -388,6 +395,7 @@ BAD_VALUES = {
         "--grid": ["0", "-5", "nan"],
     }),
     "convert": (["convert", "src.npz", "--out", "out.h5"], {
+        "--layout": ["bogus"],
         "--boundary": ["banana", "periodic,periodic,periodic"],
         "--keys": ["a", "x,y,z", "nope,nothere"],
         "1": ["missing.npz", "{w}", "{train}.txt"],
