@@ -23,7 +23,8 @@ NS = Path(__file__).parent / "data" / "ns_tiny.h5"  # 3 trajectories, 5 frames, 
 
 
 def _ns_config(**changes) -> dict:
-    return {**get_preset("navier-stokes")["model"], **changes}
+    """The NS preset's network, by default without its coordinate channels (the paper's)."""
+    return {**get_preset("navier-stokes")["model"], "positional": "none", **changes}
 
 
 def test_parameter_count_of_the_navier_stokes_network_with_grid_tied_norm():
