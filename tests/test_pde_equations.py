@@ -155,3 +155,22 @@ def test_inputs_of_the_wrong_channel_count_are_refused(files):
     info = open_dataset(files["elliptic"])
     with pytest.raises(InputError, match=r"expected \(N, 2, \*grid\)"):
         rebuild_equation(info, np.ones((1, 1, 8, 9)))
+
+
+def test_helmholtz_data_satisfy_their_equation_and_refuse_refinement(tmp_path):
+    path = generate_dataset("helmholtz", 2, 11, 0, tmp_path / "h.h5", progress=False,
+                            params=["omega=20"], dtype=np.float64)
+    info = open_dataset(path)
+    arr = read_arrays(path, dtype=np.float64)
+    eq = rebuild_equation(info, arr["inputs"])
+    u = torch.from_numpy(arr["outputs"][:, 0])
+    assert float(eq.relative_residual(u).max()) < 1e-10
+    assert float(eq.distance(u).max()) < 1e-10
+    bump = 1.0 + 1e-2 * torch.linspace(0, 1, 11)
+    np.testing.assert_allclose(eq.distance(u * bump).numpy(), _rel(u * bump, u).numpy(),
+                               rtol=1e-8)
+    assert float(eq.relative_residual(u * bump).min()) > 1e-4
+    assert equation_spec(info).name == "helmholtz"
+    with pytest.raises(InputError, match="no iterative solver to refine with") as err:
+        equation_spec(info, refine=True)
+    _one_line(err)

@@ -215,3 +215,19 @@ def test_a_run_without_validation_or_calibration_asks_for_one(made, tmp_path, ca
                        "--estimate", "--calibrate", made["test"], "--device", "cpu"], capsys)
     assert rc == 0, err
     assert (run / "calibration.json").is_file()
+
+
+def test_helmholtz_predictions_get_estimates_but_no_refinement(tmp_path, capsys):
+    data = generate_dataset("helmholtz", 8, 11, 0, tmp_path / "h.h5", progress=False,
+                            params=["omega=20"])
+    run = tmp_path / "run"
+    train(data, run, epochs=1, batch_size=4, seed=0, model_overrides=dict(TINY_NET),
+          progress=False, val_fraction=0.25, device="cpu")
+    argv = ["predict", run, "--input", data, "--device", "cpu"]
+    rc, _, err = _cli([*argv, "--out", tmp_path / "p.h5", "--estimate", "--refine", "1e-6"],
+                      capsys)
+    assert rc == 2 and "no iterative solver" in _one_error_line(err)
+    assert not (tmp_path / "p.h5").exists()
+    rc, stdout, err = _cli([*argv, "--out", tmp_path / "q.h5", "--estimate", "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(stdout)["error_estimate"]["median"] > 0

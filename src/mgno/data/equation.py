@@ -20,10 +20,12 @@ from mgno.pde.registry import PDESpec, get_pde
 from mgno.vocab import STEADY
 
 
-def equation_spec(info: DatasetInfo) -> PDESpec:
+def equation_spec(info: DatasetInfo, *, refine: bool = False) -> PDESpec:
     """The registered PDE whose discrete equation rebuilds the data of ``info``.
 
     Reads only the file's metadata, so callers can refuse before any work.
+    With ``refine``, the equation must also have an iterative solver
+    (``PDESpec.refine_method``).
 
     Raises
     ------
@@ -44,8 +46,8 @@ def equation_spec(info: DatasetInfo) -> PDESpec:
         spec = None
     if spec is None or spec.equation is None:
         raise InputError(f"{where}: attribute 'pde' is {info.pde!r}, which has no steady "
-                         "equation to rebuild; expected darcy-*, poisson or elliptic data made "
-                         "by mgno generate")
+                         "equation to rebuild; expected darcy-*, poisson, elliptic or helmholtz "
+                         "data made by mgno generate")
     missing = [k for k in spec.equation_params if k not in info.params]
     if missing:
         raise InputError(f"{where}: attribute 'params' lacks {missing[0]!r}, which the "
@@ -54,6 +56,10 @@ def equation_spec(info: DatasetInfo) -> PDESpec:
     if info.out_channels != 1:
         raise InputError(f"{where}: outputs have {info.out_channels} channels, expected 1 "
                          f"(the solution of {spec.name})")
+    if refine and spec.refine_method is None:
+        raise InputError(f"{where}: {spec.name} has no iterative solver to refine with (its "
+                         "indefinite system needs GMRES with a shifted-Laplacian multigrid "
+                         "preconditioner, not implemented); expected --estimate alone")
     return spec
 
 

@@ -21,6 +21,10 @@ answers three questions about any field ``u`` on that grid:
 Arrays follow the stored-grid convention of :mod:`mgno.data.schema`: every
 node of a non-periodic axis, ``n`` nodes of a periodic axis (no repeated end
 node), which are exactly the solver's unknowns.
+
+:class:`HelmholtzEquation` answers the first two questions for the Helmholtz
+data (its indefinite system is factorised with a sparse LU, so the distance
+is exact); it has no iterative solve (see ``docs/hybrid.md``).
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse.linalg as spla
 import torch
 
 from mgno.pde.elliptic import elliptic_system
+from mgno.pde.helmholtz import helmholtz_system
 from mgno.pde.solvers import Multigrid, mg_pcg
 
 #: Relative tolerance to which :meth:`EllipticEquation.distance` solves the
@@ -189,4 +196,54 @@ class EllipticEquation:
                         start_residual=res.residuals[:, 0])
 
 
-__all__ = ["DISTANCE_MAXITER", "DISTANCE_TOL", "EllipticEquation", "Solution"]
+class HelmholtzEquation:
+    """``(-Laplace - omega^2 / c^2) u = 0`` with the data's boundary flux, per sample.
+
+    Parameters
+    ----------
+    c : array, shape (B, n, n)
+        Wave speed on the stored nodes of the unit square.
+    params : dict
+        ``omega``, ``source_lo``, ``source_hi``, ``flux`` (see
+        :func:`mgno.pde.helmholtz.helmholtz_system`).
+    """
+
+    def __init__(self, c, params: dict) -> None:
+        c = np.asarray(c, dtype=np.float64)
+        self._shape = tuple(c.shape[1:])
+        self.systems = [helmholtz_system(ci, params) for ci in c]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The stored grid, ``(n, n)``."""
+        return self._shape
+
+    def _flat(self, u) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        if u.shape != (len(self.systems), *self._shape):
+            raise ValueError(f"field of shape {u.shape}, expected "
+                             f"{(len(self.systems), *self._shape)}")
+        return u.reshape(len(self.systems), -1)
+
+    def relative_residual(self, u) -> torch.Tensor:
+        """``||b - A u||_2 / ||b||_2`` per sample, shape (B,), for ``u`` of shape (B, n, n)."""
+        out = [np.linalg.norm(b - mat @ ui) / np.linalg.norm(b)
+               for (mat, b), ui in zip(self.systems, self._flat(u), strict=True)]
+        return torch.tensor(out, dtype=torch.float64)
+
+    def distance(self, u) -> torch.Tensor:
+        """``||u - u_h||_2 / ||u_h||_2`` per sample, shape (B,), ``u_h`` by sparse LU (exact)."""
+        out = []
+        for (mat, b), ui in zip(self.systems, self._flat(u), strict=True):
+            u_h = spla.spsolve(mat, b)
+            out.append(np.linalg.norm(ui - u_h) / max(np.linalg.norm(u_h), 1e-300))
+        return torch.tensor(out, dtype=torch.float64)
+
+
+__all__ = [
+    "DISTANCE_MAXITER",
+    "DISTANCE_TOL",
+    "EllipticEquation",
+    "HelmholtzEquation",
+    "Solution",
+]

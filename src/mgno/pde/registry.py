@@ -63,6 +63,9 @@ class PDESpec:
         rebuild (time-dependent data).
     equation_params : tuple of str
         The parameters ``equation`` reads (a file must record them).
+    refine_method : str or None
+        The iterative solver that refines a prediction in ``equation``
+        (``"mg-pcg"``), or None when there is none (Helmholtz).
     """
 
     name: str
@@ -81,6 +84,7 @@ class PDESpec:
     cost: Callable[[int, Mapping[str, Any]], tuple[float, float]] | None = None
     equation: Callable[..., Any] | None = None
     equation_params: tuple[str, ...] = ()
+    refine_method: str | None = "mg-pcg"
 
 
 # --------------------------------------------------------------------------- generators
@@ -161,6 +165,17 @@ def _poisson_equation(variable: bool):
         return EllipticEquation(a, f, boundary, domain=domain)
 
     return build
+
+
+def _helmholtz_equation(params, inputs, boundary, domain):
+    """The Helmholtz system for inputs c (numpy, (B, 1, n, n)) on the unit square."""
+    from mgno.pde.equations import HelmholtzEquation
+
+    c = _inputs(inputs, 1, "the wave speed c")[:, 0]
+    if c.shape[-1] != c.shape[-2] or [list(d) for d in domain] != [[0.0, 1.0]] * 2:
+        raise InputError(f"grid {c.shape[1:]} on domain {[list(d) for d in domain]}, expected "
+                         "a square grid of the unit square (as mgno generate helmholtz makes)")
+    return HelmholtzEquation(c, params)
 
 
 # --------------------------------------------------------------------------- cost estimates
@@ -286,7 +301,8 @@ def _specs() -> list[PDESpec]:
             _helmholtz, lambda p: ("neumann", "neumann"), min_resolution=11,
             default_resolution=101, batch_size=8,
             positive=("omega", "tau", "alpha", "n_modes", "c0"),
-            nonnegative=("sigma",), cost=_helmholtz_cost,
+            nonnegative=("sigma",), cost=_helmholtz_cost, equation=_helmholtz_equation,
+            equation_params=("omega", "source_lo", "source_hi", "flux"), refine_method=None,
         ),
         PDESpec(
             "navier-stokes", TRAJECTORY,

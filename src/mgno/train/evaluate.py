@@ -492,13 +492,14 @@ class Checks:
         return self.estimate or self.tol is not None
 
 
-def _require_equation(run: LoadedRun, info: DatasetInfo, option: str) -> None:
-    """Refuse a trajectory run or data whose discrete equation cannot be rebuilt."""
+def _require_equation(run: LoadedRun, info: DatasetInfo, option: str,
+                      refine: bool = False) -> None:
+    """Refuse a trajectory run, or data whose discrete equation cannot be rebuilt (or refined)."""
     if not run.task.steady:
         raise InputError(f"{option}: {run.run_dir} predicts time-dependent data, which has no "
                          "steady equation to rebuild; expected a run trained on steady data")
     try:
-        equation_spec(info)
+        equation_spec(info, refine=refine)
     except InputError as err:
         raise InputError(f"{option}: {err}") from None
 
@@ -513,8 +514,8 @@ def _per_chunk(info: DatasetInfo, x: np.ndarray, fields: np.ndarray, batch: int,
 def _predict_checked(run: LoadedRun, info: DatasetInfo, out, meta: dict, checks: Checks,
                      bs: int, strategy: str) -> Path:
     """The steady prediction with ``--estimate`` / ``--refine``, written only if all succeed."""
-    option = "--estimate" if checks.estimate else "--refine"
-    _require_equation(run, info, option)
+    option = "--refine" if checks.tol is not None else "--estimate"
+    _require_equation(run, info, option, refine=checks.tol is not None)
     cal, cal_note = None, None
     if checks.estimate:
         cal, cal_note = _calibration(run, checks.calibrate, bs, strategy)
@@ -562,8 +563,8 @@ def _refined(info: DatasetInfo, x: np.ndarray, pred: np.ndarray, bs: int,
             f"{worst}, relative residual {reached[worst]:.3g}); nothing written; expected a "
             "larger --refine-maxiter or a looser --refine"
         )
-    record = {"tol": checks.tol, "maxiter": checks.maxiter, "method": "mg-pcg",
-              "seconds": seconds}
+    record = {"tol": checks.tol, "maxiter": checks.maxiter,
+              "method": equation_spec(info).refine_method, "seconds": seconds}
     outputs = np.concatenate([p.outputs for p in parts])
     return outputs, record, {"refine_iterations": iters, "refine_residual": reached}
 
