@@ -231,3 +231,18 @@ def test_helmholtz_predictions_get_estimates_but_no_refinement(tmp_path, capsys)
     rc, stdout, err = _cli([*argv, "--out", tmp_path / "q.h5", "--estimate", "--json"], capsys)
     assert rc == 0, err
     assert json.loads(stdout)["error_estimate"]["median"] > 0
+
+
+def test_a_damaged_calibration_file_is_named_in_one_line(made, tmp_path, capsys):
+    path = made["run"] / "calibration.json"
+    kept = path.read_text() if path.exists() else None
+    try:
+        path.write_text('{"floor_sq": "x"}')
+        rc, _, err = _cli(_predict(made, tmp_path / "p.h5", "--estimate"), capsys)
+        assert rc == 2 and "calibration.json" in _one_error_line(err) and "floor_sq" in err
+        assert not (tmp_path / "p.h5").exists()
+    finally:
+        if kept is not None:
+            path.write_text(kept)
+        else:
+            path.unlink()

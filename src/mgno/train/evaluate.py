@@ -420,24 +420,13 @@ def predict(
     ``predicted_by`` added. An existing ``out`` is refused unless ``force``;
     the file appears only once every prediction succeeded.
 
-    Steady data of an equation mgno can rebuild (``docs/hybrid.md``) can be
-    checked against it:
-
-    estimate
-        Add per sample the relative residual of the prediction in the data's
-        discrete equation, the distance indicator, the calibrated error
-        estimate and a flag (datasets of
-        :data:`~mgno.data.schema.CHECK_DATASETS`; see :func:`calibrate`).
-    calibrate
-        Data with true outputs to calibrate the estimate on (default: the
-        calibration cached in the run, else the run's validation data).
-    refine
-        Iterate multigrid-CG from each prediction to this relative residual
-        (``0 < refine < 1``); ``outputs`` are then the refined fields, stored
-        in float64. A sample that misses it in ``refine_maxiter`` iterations
-        raises :class:`~mgno.errors.NotConverged` and nothing is written.
-
-    Read the checks back with :func:`prediction_checks`.
+    Steady data of an equation mgno can rebuild can be checked against it
+    (``docs/hybrid.md``): ``estimate`` adds per-sample residuals, indicators,
+    estimates calibrated on ``calibrate`` (default: the cache, else the run's
+    validation data; :func:`calibrate`) and flags; ``refine`` (``0 < refine <
+    1``) iterates multigrid-CG from each prediction to that relative residual
+    and writes the refined fields in float64 (:class:`~mgno.errors.NotConverged`,
+    nothing written, if one misses it in ``refine_maxiter`` iterations).
     """
     tol = None if refine is None else check_tolerance(refine)
     checks = Checks(estimate, calibrate, tol, check_maxiter(refine_maxiter))
@@ -447,13 +436,9 @@ def predict(
         info = open_dataset(input)
         check_data_fits(run, info)
         bs = run.batch(batch_size)
-        meta = dict(
-            pde=info.pde,
-            params=info.params,
-            boundary=list(info.boundary),
-            domain=list(info.domain),
-            extra_attrs={"predicted_by": str(run.run_dir), "source": str(info.path)},
-        )
+        meta = dict(pde=info.pde, params=info.params, boundary=list(info.boundary),
+                    domain=list(info.domain),
+                    extra_attrs={"predicted_by": str(run.run_dir), "source": str(info.path)})
         if checks.wanted:
             return _predict_checked(run, info, out, meta, checks, bs, strategy)
         arrays = load_arrays(input).arrays
