@@ -9,7 +9,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "mgno"
 RUN_FILES = ("config.json", "model.safetensors", "checkpoint.safetensors",
-             "normalizer.safetensors", "metrics.jsonl")
+             "normalizer.safetensors", "metrics.jsonl", "calibration.json")
 KIND_WORDS = r"(steady|trajectory|one-step|10-10|STEADY|TRAJECTORY|ONE_STEP|K_TO_K)"
 COMPARISON = re.compile(rf"""[!=]=\s*["']?{KIND_WORDS}\b|\b{KIND_WORDS}["']?\s*[!=]=""")
 

@@ -33,6 +33,8 @@ from mgno.vocab import (
 )
 
 EXIT_BAD_INPUT = 2
+#: Exit status of a refinement (``predict --refine``) that stopped above its tolerance.
+EXIT_NOT_CONVERGED = 3
 #: Exit status of a fault of the machine (disk full, file size limit), not of the input.
 EXIT_FAULT = 1
 #: Errors of the file system that are not the user's input: one line, exit 1.
@@ -346,17 +348,71 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    "0 for a file of initial states)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_strategy(p)
+    g = p.add_argument_group("checks against the data's equation (steady data of mgno "
+                             "generate; docs/hybrid.md)")
+    g.add_argument("--estimate", action="store_true",
+                   help="add per sample the relative residual in the data's discrete equation, "
+                   "a calibrated error estimate and a flag")
+    g.add_argument("--calibrate", default=None, metavar="VAL.h5",
+                   help="with --estimate: data with true outputs to calibrate on, cached in "
+                   "RUN_DIR/calibration.json (default: the cached calibration, else the run's "
+                   "validation data)")
+    g.add_argument("--refine", default=None, metavar="TOL",
+                   help="iterate multigrid-CG from each prediction to relative residual TOL "
+                   "(0 < TOL < 1) and write the refined fields (float64)")
+    g.add_argument("--refine-maxiter", type=int, default=None, metavar="N",
+                   help="most iterations of --refine (default 200); a sample that misses TOL "
+                   "stops the command (exit 3), nothing written")
+    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from mgno.train import predict
+    from mgno.errors import NotConverged
+    from mgno.train import predict, prediction_checks
+    from mgno.train.hybrid import REFINE_MAXITER
 
     _say_transfer(args.run_dir, args.input, args.strategy)
-    path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
-                   device=args.device, strategy=args.strategy, start_frame=args.start_frame,
-                   force=args.force)
+    maxiter = REFINE_MAXITER if args.refine_maxiter is None else args.refine_maxiter
+    if args.refine_maxiter is not None and args.refine is None:
+        raise InputError(f"--refine-maxiter {args.refine_maxiter}: limits --refine, which was "
+                         "not given; expected --refine TOL with it")
+    try:
+        path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
+                       device=args.device, strategy=args.strategy, start_frame=args.start_frame,
+                       force=args.force, estimate=args.estimate, calibrate=args.calibrate,
+                       refine=args.refine, refine_maxiter=maxiter)
+    except NotConverged as err:
+        print(f"mgno: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    checks = prediction_checks(path) if args.estimate or args.refine is not None else {}
+    if args.json:
+        _print_json({"out": str(path), **checks})
+        return 0
     print(path)
+    for line in _checks_lines(checks):
+        print(line)
     return 0
+
+
+def _checks_lines(c: dict) -> list[str]:
+    """The short summary of ``prediction_checks`` printed by ``mgno predict``."""
+    lines = []
+    if "error_estimate" in c:
+        est, res = c["error_estimate"], c["residual"]
+        lines.append(f"estimate: {c['n_samples']} samples; relative residual median "
+                     f"{res['median']:.3g}; error estimate median {est['median']:.3g}, max "
+                     f"{est['max']:.3g}; {c['flagged']} flagged (> {c['flag_threshold']:.3g})")
+        if c["flagged"]:
+            shown = c["flagged_samples"][:10]
+            more = " ..." if c["flagged"] > len(shown) else ""
+            lines.append("flagged samples: " + " ".join(map(str, shown)) + more)
+        lines.append(f"calibration: {c['calibration']}")
+    if "iterations" in c:
+        its = c["iterations"]
+        lines.append(f"refine: tol {c['tol']:g}; iterations median {its['median']:g}, max "
+                     f"{its['max']:g}; relative residual max {c['refine_residual']['max']:.3g}; "
+                     f"{c['refine_seconds']:.3g} s (inference {c['inference_seconds']:.3g} s)")
+    return lines
 
 
 def _add_plot(sub: argparse._SubParsersAction) -> None:

@@ -24,3 +24,12 @@ class OutputFault(OSError):
     message and exits with status 1. The output is left as it was before the
     command (a resumable ``.partial`` file keeps what it had).
     """
+
+
+class NotConverged(RuntimeError):
+    """An iterative solve stopped at ``maxiter`` before its tolerance.
+
+    The message is one line naming the option, the tolerance, the samples
+    that missed it and the relative residual they reached. Nothing was
+    written; the command-line interface prints it and exits with status 3.
+    """

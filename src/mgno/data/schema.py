@@ -51,6 +51,16 @@ from mgno.vocab import DATA_KINDS as _KINDS
 SCHEMA_VERSION: str = "1.0"
 """Version of the on-disk layout described in this module."""
 
+CHECK_DATASETS: tuple[str, ...] = (
+    "residual", "error_indicator", "error_estimate", "error_flag", "refine_iterations",
+    "refine_residual",
+)
+"""Per-sample ``(N,)`` datasets ``mgno predict --estimate / --refine`` adds to a
+steady file (``docs/hybrid.md``): the relative residual of the raw prediction
+in the data's discrete equation, the distance indicator, the calibrated error
+estimate, the flag (1 = estimate above the calibration's threshold), and the
+iterations and final relative residual of the refinement."""
+
 GRID_CONVENTION = "nodes-including-boundary"
 
 
@@ -304,6 +314,7 @@ def write_steady(
     seed: int | None = None,
     command: str | None = None,
     extra_attrs: Mapping[str, Any] | None = None,
+    per_sample: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a steady data set (input field -> solution field) atomically.
 
@@ -330,6 +341,8 @@ def write_steady(
         The command line that made the file.
     extra_attrs : dict, optional
         More root attributes (dicts and lists are stored as JSON).
+    per_sample : dict, optional
+        Datasets of :data:`CHECK_DATASETS`, name -> array of shape ``(N,)``.
 
     Returns
     -------
@@ -354,7 +367,35 @@ def write_steady(
         ds = create_datasets(f, {"inputs": x.shape, "outputs": y.shape}, dtype, preallocate=True)
         ds["inputs"][...] = x
         ds["outputs"][...] = y
+        for name, values in _per_sample(per_sample, x.shape[0], where).items():
+            f.create_dataset(name, data=values)
     return Path(path)
+
+
+def _per_sample(arrays: Mapping[str, np.ndarray] | None, n: int, where: str) -> dict:
+    """Check the per-sample datasets of :func:`write_steady`: known names, shape ``(n,)``."""
+    out = {}
+    for name, values in (arrays or {}).items():
+        arr = np.asarray(values)
+        if name not in CHECK_DATASETS:
+            raise InputError(f"{where}: per-sample dataset {name!r} is unknown, expected one "
+                             f"of {list(CHECK_DATASETS)}")
+        if arr.shape != (n,) or arr.dtype.kind not in "fiub":
+            raise InputError(f"{where}: per-sample dataset {name!r} has shape {arr.shape} "
+                             f"({arr.dtype}), expected ({n},) numbers")
+        out[name] = arr.astype(np.uint8) if arr.dtype.kind == "b" else arr
+    return out
+
+
+def read_per_sample(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The datasets of :data:`CHECK_DATASETS` a steady file holds, name -> (N,) array."""
+    out: dict[str, np.ndarray] = {}
+    with _open_h5(Path(path)) as f:
+        for name in CHECK_DATASETS:
+            ds = contained_dataset(f, name, str(path)) if name in f else None
+            if ds is not None:
+                out[name] = np.asarray(ds[...])
+    return out
 
 
 def write_trajectories(
@@ -678,6 +719,7 @@ def read_arrays(
 
 __all__ = [
     "BOUNDARY_CONDITIONS",
+    "CHECK_DATASETS",
     "DatasetInfo",
     "SCHEMA_DATASETS",
     "SCHEMA_VERSION",
@@ -686,6 +728,7 @@ __all__ = [
     "create_datasets",
     "open_dataset",
     "read_arrays",
+    "read_per_sample",
     "root_attrs",
     "write_steady",
     "write_trajectories",

@@ -32,25 +32,39 @@ def wave_speed(rng: np.random.Generator, n: int, params: dict) -> np.ndarray:
     return float(params["c0"]) + np.tanh(g)
 
 
-def solve_helmholtz(c: np.ndarray, params: dict) -> np.ndarray:
-    """Solve for one wave speed ``c`` (n, n); returns ``u`` (n, n)."""
+def helmholtz_system(c: np.ndarray, params: dict) -> tuple[sp.csc_matrix, np.ndarray]:
+    """The discrete system ``A u = b`` for one wave speed ``c`` (n, n).
+
+    Returns
+    -------
+    A : scipy.sparse.csc_matrix, shape (n * n, n * n)
+        Stiffness minus ``omega^2 / c^2`` times the lumped mass (real, symmetric, indefinite).
+    b : ndarray, shape (n * n,)
+        The boundary flux on the top edge, times the dual boundary length.
+    """
     n = c.shape[0]
     h = 1.0 / (n - 1)
     stiff, _ = assemble_matrix(np.ones((n, n)), ("neumann", "neumann"), (h, h))
     w = np.ones(n)
     w[0] = w[-1] = 0.5
     vol = np.outer(w, w).ravel() * h * h
-    k2 = (float(params["omega"]) / c.ravel()) ** 2
+    k2 = (float(params["omega"]) / np.asarray(c, dtype=np.float64).ravel()) ** 2
     mat = (stiff - sp.diags(k2 * vol)).tocsc()
     x = np.linspace(0.0, 1.0, n)
     g = np.where((x >= params["source_lo"] - 1e-12) & (x <= params["source_hi"] + 1e-12),
                  float(params["flux"]), 0.0)
     rhs = np.zeros((n, n))
     rhs[:, -1] = g * h * w  # dual boundary length of the top-edge nodes
-    u = spla.spsolve(mat, rhs.ravel())
+    return mat, rhs.ravel()
+
+
+def solve_helmholtz(c: np.ndarray, params: dict) -> np.ndarray:
+    """Solve for one wave speed ``c`` (n, n); returns ``u`` (n, n)."""
+    mat, rhs = helmholtz_system(c, params)
+    u = spla.spsolve(mat, rhs)
     if not np.all(np.isfinite(u)):
         raise RuntimeError("helmholtz solve failed (resonant wave speed?)")
-    return u.reshape(n, n)
+    return u.reshape(c.shape)
 
 
 def generate_helmholtz(
@@ -69,4 +83,4 @@ def generate_helmholtz(
     return {"inputs": c[:, None], "outputs": u[:, None]}
 
 
-__all__ = ["generate_helmholtz", "solve_helmholtz", "wave_speed"]
+__all__ = ["generate_helmholtz", "helmholtz_system", "solve_helmholtz", "wave_speed"]

@@ -56,6 +56,16 @@ class PDESpec:
         sample (all datasets together) and bytes of working memory per sample
         while it is solved; estimates, used to refuse absurd sizes before
         anything is allocated (see :func:`sample_cost`).
+    equation : callable, optional
+        ``equation(params, inputs, boundary, domain)``: the discrete equation
+        of a stored grid (:mod:`mgno.pde.equations`) for ``inputs`` of shape
+        ``(B, C_in, *grid)``; None when the data have no steady equation to
+        rebuild (time-dependent data).
+    equation_params : tuple of str
+        The parameters ``equation`` reads (a file must record them).
+    refine_method : str or None
+        The iterative solver that refines a prediction in ``equation``
+        (``"mg-pcg"``), or None when there is none (Helmholtz).
     """
 
     name: str
@@ -72,6 +82,9 @@ class PDESpec:
     nonnegative: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
     cost: Callable[[int, Mapping[str, Any]], tuple[float, float]] | None = None
+    equation: Callable[..., Any] | None = None
+    equation_params: tuple[str, ...] = ()
+    refine_method: str | None = "mg-pcg"
 
 
 # --------------------------------------------------------------------------- generators
@@ -115,6 +128,54 @@ def _burgers(rngs, resolution, params, device=None):
     from mgno.pde.burgers import generate_burgers
 
     return generate_burgers(rngs, resolution, params=params, device=device)
+
+
+# --------------------------------------------------------------------------- equations
+def _inputs(inputs, channels: int, what: str):
+    if inputs.ndim < 3 or inputs.shape[1] != channels:
+        raise InputError(f"inputs have shape {tuple(inputs.shape)}, expected (N, {channels}, "
+                         f"*grid): {what}")
+    return inputs
+
+
+def _darcy_equation(params, inputs, boundary, domain):
+    """-div(a grad u) = f (a constant) for inputs a (numpy, (B, 1, *grid))."""
+    import numpy as np
+
+    from mgno.pde.equations import EllipticEquation
+
+    a = _inputs(inputs, 1, "the coefficient a")[:, 0]
+    return EllipticEquation(a, np.full_like(a, float(params["f"])), boundary, domain=domain)
+
+
+def _poisson_equation(variable: bool):
+    """-Laplace u = f (inputs f) or -div(a grad u) = f (inputs a, f), numpy (B, C, *grid)."""
+
+    def build(params, inputs, boundary, domain):
+        import numpy as np
+
+        from mgno.pde.equations import EllipticEquation
+
+        if variable:
+            x = _inputs(inputs, 2, "the coefficient a and the source f")
+            a, f = x[:, 0], x[:, 1]
+        else:
+            f = _inputs(inputs, 1, "the source f")[:, 0]
+            a = np.ones_like(f)
+        return EllipticEquation(a, f, boundary, domain=domain)
+
+    return build
+
+
+def _helmholtz_equation(params, inputs, boundary, domain):
+    """The Helmholtz system for inputs c (numpy, (B, 1, n, n)) on the unit square."""
+    from mgno.pde.equations import HelmholtzEquation
+
+    c = _inputs(inputs, 1, "the wave speed c")[:, 0]
+    if c.shape[-1] != c.shape[-2] or [list(d) for d in domain] != [[0.0, 1.0]] * 2:
+        raise InputError(f"grid {c.shape[1:]} on domain {[list(d) for d in domain]}, expected "
+                         "a square grid of the unit square (as mgno generate helmholtz makes)")
+    return HelmholtzEquation(c, params)
 
 
 # --------------------------------------------------------------------------- cost estimates
@@ -191,20 +252,21 @@ def _specs() -> list[PDESpec]:
 
     dirichlet2 = lambda p: ("dirichlet", "dirichlet")  # noqa: E731
     darcy_pos = ("tau", "a_high", "a_low", "alpha")
+    darcy_eq: dict[str, Any] = {"equation": _darcy_equation, "equation_params": ("f",)}
     return [
         PDESpec(
             "darcy-smooth", STEADY,
             "Darcy flow, a = 12/3 thresholded GRF (alpha 2, tau 3), f = 1, u = 0 on the boundary",
             _DARCY, _darcy("smooth"), dirichlet2, min_resolution=5, default_resolution=211,
             batch_size=8, positive=darcy_pos, aliases=("darcy",),
-            cost=_elliptic_cost(2, _darcy_solve),
+            cost=_elliptic_cost(2, _darcy_solve), **darcy_eq,
         ),
         PDESpec(
             "darcy-rough", STEADY,
             "Darcy flow, a = 12/2 thresholded GRF (alpha 2, tau 5), f = 1, u = 0 on the boundary",
             {**_DARCY, "tau": 5.0, "a_low": 2.0}, _darcy("rough"), dirichlet2, min_resolution=5,
             default_resolution=256, batch_size=8, positive=darcy_pos,
-            cost=_elliptic_cost(2, _darcy_solve),
+            cost=_elliptic_cost(2, _darcy_solve), **darcy_eq,
         ),
         PDESpec(
             "darcy-multiscale", STEADY,
@@ -212,14 +274,15 @@ def _specs() -> list[PDESpec]:
             "boundary",
             {"K": 5, "amplitude": 0.5, "f": 1.0, "solve_resolution": 0}, _darcy("multiscale"),
             dirichlet2, min_resolution=5, default_resolution=256, batch_size=8,
-            positive=("K", "amplitude"), cost=_elliptic_cost(2, _darcy_solve),
+            positive=("K", "amplitude"), cost=_elliptic_cost(2, _darcy_solve), **darcy_eq,
         ),
         PDESpec(
             "poisson", STEADY,
             "-Laplace u = f (GRF source), boundary condition per axis through bc=",
             POISSON_DEFAULTS, _poisson(False), _bc_param, min_resolution=5,
             default_resolution=65, batch_size=16, positive=("tau", "alpha", "sigma"),
-            cost=_elliptic_cost(2, int),
+            cost=_elliptic_cost(2, int), equation=_poisson_equation(False),
+            equation_params=("bc",),
         ),
         PDESpec(
             "elliptic", STEADY,
@@ -227,7 +290,8 @@ def _specs() -> list[PDESpec]:
             ELLIPTIC_DEFAULTS, _poisson(True), _bc_param, min_resolution=5,
             default_resolution=65, batch_size=16,
             positive=("tau", "alpha", "sigma", "a_tau", "a_alpha", "a_sigma"),
-            cost=_elliptic_cost(3, int),
+            cost=_elliptic_cost(3, int), equation=_poisson_equation(True),
+            equation_params=("bc",),
         ),
         PDESpec(
             "helmholtz", STEADY,
@@ -237,7 +301,8 @@ def _specs() -> list[PDESpec]:
             _helmholtz, lambda p: ("neumann", "neumann"), min_resolution=11,
             default_resolution=101, batch_size=8,
             positive=("omega", "tau", "alpha", "n_modes", "c0"),
-            nonnegative=("sigma",), cost=_helmholtz_cost,
+            nonnegative=("sigma",), cost=_helmholtz_cost, equation=_helmholtz_equation,
+            equation_params=("omega", "source_lo", "source_hi", "flux"), refine_method=None,
         ),
         PDESpec(
             "navier-stokes", TRAJECTORY,

@@ -3,12 +3,20 @@
 Public entry points::
 
     from mgno.train import train, evaluate, predict, load_run, TrainConfig
+    from mgno.train import calibrate, prediction_checks   # predict --estimate / --refine
 """
 
 from __future__ import annotations
 
 from mgno.train.config import TrainConfig
-from mgno.train.evaluate import LoadedRun, evaluate, load_run, predict
+from mgno.train.evaluate import (
+    LoadedRun,
+    calibrate,
+    evaluate,
+    load_run,
+    predict,
+    prediction_checks,
+)
 from mgno.train.losses import get_loss, relative_h1_fd, relative_h1_fourier, relative_l2
 from mgno.train.trainer import TrainingDiverged, TrainResult, train
 
@@ -17,10 +25,12 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
+    "calibrate",
     "evaluate",
     "get_loss",
     "load_run",
     "predict",
+    "prediction_checks",
     "relative_h1_fd",
     "relative_h1_fourier",
     "relative_l2",

@@ -11,6 +11,9 @@
       metrics.jsonl            one JSON object per finished epoch
       tensorboard/             with ``--log tensorboard``: TensorBoard event files
                                (appended by TensorBoard's writer, one per start)
+      calibration.json         ``mgno predict --estimate``: the error-estimate
+                               calibration of the best weights (a cache; see
+                               docs/hybrid.md), written by predict, not train
       .lock                    while ``mgno train`` writes: who holds the run
 
 Everything but the TensorBoard event files (streams that TensorBoard appends
@@ -46,6 +49,8 @@ WEIGHTS = "model.safetensors"
 STATE = "checkpoint.safetensors"
 METRICS = "metrics.jsonl"
 LOCK = ".lock"
+#: The error-estimate calibration ``mgno predict --estimate`` caches (not a train file).
+CALIBRATION = "calibration.json"
 #: Folder of the TensorBoard event files (``--log tensorboard``).
 TENSORBOARD = "tensorboard"
 #: Every file ``mgno train`` writes into a run directory (the lock aside).
@@ -241,6 +246,11 @@ class RunDir:
         """``tensorboard/``, the folder of the TensorBoard event files."""
         return self.path / TENSORBOARD
 
+    @property
+    def calibration_path(self) -> Path:
+        """``calibration.json`` (error-estimate calibration, cached by predict)."""
+        return self.path / CALIBRATION
+
     def weights_file(self, which: str) -> Path:
         """The file holding the weights of ``which``: ``"best"`` or ``"last"``."""
         if which == "best":
@@ -413,6 +423,38 @@ class RunDir:
 
         with writing(self.weights_path):
             write_safetensors(self.weights_path, dict(state_dict), {"format": "pt", **meta})
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of ``model.safetensors`` (what a cached calibration was made for)."""
+        if not self.weights_path.is_file():
+            raise InputError(
+                f"{self.path}: no {WEIGHTS}, expected a run that finished at least one epoch"
+            )
+        digest = hashlib.sha256()
+        with open(self.weights_path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def read_calibration(self) -> dict | None:
+        """``calibration.json`` as a JSON object, or None when there is none."""
+        path = self.calibration_path
+        if not path.is_file():
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text, expected a JSON calibration") from None
+        record = parse_json(text, path, "a JSON calibration written by mgno predict")
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: holds a JSON {_type_name(record)}, expected an object "
+                             "written by mgno predict --estimate")
+        return record
+
+    def write_calibration(self, record: Mapping[str, Any]) -> None:
+        """Write ``calibration.json`` atomically."""
+        with writing(self.calibration_path):
+            atomic_write_json(self.calibration_path, dict(record))
 
     def load_state(self) -> dict:
         """The resume checkpoint as a tree (see :func:`mgno.train.checkpoint.load_tree`)."""
