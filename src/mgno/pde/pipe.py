@@ -82,19 +82,26 @@ class PipeGeometry:
 
 
 def check_pipe_params(params: Mapping[str, Any]) -> None:
-    """Refuse parameters outside the family with one line naming the parameter."""
-    for key in ("length", "width", "nu", "u_max", "tol"):
-        value = float(params[key])
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"--param {key}={params[key]} for pipe is invalid, expected > 0")
-    for key in ("amplitude", "slope"):
-        value = float(params[key])
-        if not (np.isfinite(value) and value >= 0):
-            raise InputError(f"--param {key}={params[key]} for pipe is invalid, expected >= 0")
-    for key in ("n_segments", "maxiter"):
-        if int(params[key]) != params[key] or int(params[key]) < 1:
-            raise InputError(f"--param {key}={params[key]} for pipe is invalid, "
-                             "expected an integer >= 1")
+    """Refuse parameters outside the family with one line naming the parameter.
+
+    ``length``, ``width``, ``nu``, ``u_max``, ``tol`` must be finite and > 0,
+    ``amplitude`` and ``slope`` finite and >= 0, ``n_segments`` and ``maxiter``
+    integers >= 1; a missing key is refused as well.
+    """
+    rules = {**dict.fromkeys(("length", "width", "nu", "u_max", "tol"), "> 0"),
+             **dict.fromkeys(("amplitude", "slope"), ">= 0"),
+             **dict.fromkeys(("n_segments", "maxiter"), "an integer >= 1")}
+    for key, rule in rules.items():
+        value = params.get(key)
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = float("nan")
+        ok = np.isfinite(number) and {
+            "> 0": number > 0, ">= 0": number >= 0,
+            "an integer >= 1": number >= 1 and number == int(number)}[rule]
+        if not ok:
+            raise InputError(f"--param {key}={value!r} for pipe is invalid, expected {rule}")
 
 
 def sample_geometry(rng: np.random.Generator, params: Mapping[str, Any]) -> PipeGeometry:

@@ -27,6 +27,7 @@ Accuracy: velocity error ``O(h^3)`` in L2 and ``O(h^2)`` in H1, pressure
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -106,7 +107,7 @@ def check_mesh(x: np.ndarray, y: np.ndarray) -> None:
     if len(bad):
         i, j = (int(v) for v in bad[0])
         raise InputError(
-            f"mesh: cell ({i}, {j}) has signed area {area[i, j]:.3g} <= 0 (the mesh folds), "
+            f"mesh: cell ({i}, {j}) has signed area {area[i, j]:.3g}, not > 0 (the mesh folds), "
             "expected every cell counter-clockwise with index 0 along the channel")
     det = _geometry(x, y)[0]
     if np.any(det <= 0):
@@ -179,6 +180,7 @@ def _inlet_profile(x: np.ndarray, y: np.ndarray, u_max: float) -> np.ndarray:
 
 
 def _build(x: np.ndarray, y: np.ndarray, u_max: float) -> _System:
+    """Geometry, the constant element blocks and the boundary data of a checked mesh."""
     ref = _reference()
     vel, pre = _element_nodes(*x.shape)
     det, dx, dy = _geometry(x, y)
@@ -188,10 +190,10 @@ def _build(x: np.ndarray, y: np.ndarray, u_max: float) -> _System:
     by = np.einsum("eq,qc,eqb->ecb", wdet, ref["psi"], dy)
     n0, n1 = x.shape
     n_vel = n0 * n1
-    wall = np.zeros((n0, n1), dtype=bool)
-    wall[0, :] = wall[:, 0] = wall[:, -1] = True
+    given = np.zeros((n0, n1), dtype=bool)  # velocity given: inlet and walls
+    given[0, :] = given[:, 0] = given[:, -1] = True
     n_pre = ((n0 - 1) // 2 + 1) * ((n1 - 1) // 2 + 1)
-    fixed = np.concatenate([wall.ravel(), wall.ravel(), np.zeros(n_pre, dtype=bool)])
+    fixed = np.concatenate([given.ravel(), given.ravel(), np.zeros(n_pre, dtype=bool)])
     values = np.zeros(2 * n_vel + n_pre)
     inlet = _inlet_profile(x, y, u_max)
     inlet[0] = inlet[-1] = 0.0
@@ -213,14 +215,14 @@ def _blocks(sysm: _System, state: np.ndarray, nu: float, newton: bool):
     res_v = np.einsum("eab,eb->ea", a, ve) - np.einsum("ecb,ec->eb", sysm.by, pe)
     res_p = -(np.einsum("ecb,eb->ec", sysm.bx, ue) + np.einsum("ecb,eb->ec", sysm.by, ve))
     extra = None
-    if newton:
+    if newton:  # masses weighted by u_x, u_y, v_x, v_y
         grads = [np.einsum("eqa,ea->eq", d, f) for f in (ue, ve) for d in (sysm.dx, sysm.dy)]
-        mass = [np.einsum("eq,qa,qb->eab", sysm.wdet * g, sysm.phi, sysm.phi) for g in grads]
-        extra = mass  # weighted by u_x, u_y, v_x, v_y
+        extra = [np.einsum("eq,qa,qb->eab", sysm.wdet * g, sysm.phi, sysm.phi) for g in grads]
     return (res_u, res_v, res_p), a, extra
 
 
 def _gather(sysm: _System, ru: np.ndarray, rv: np.ndarray, rp: np.ndarray) -> np.ndarray:
+    """Sum element residuals (E, 9), (E, 9), (E, 4) into the global vector (n_dofs,)."""
     nv, npre = sysm.n_vel, sysm.n_pre
     return np.concatenate([
         np.bincount(sysm.vel.ravel(), ru.ravel(), nv),
@@ -338,6 +340,16 @@ def _ladder(nu: float, nu_easy: float) -> list[float]:
     return [nu * 2.0 ** (k - i) for i in range(k + 1)]
 
 
+def _check_positive(name: str, value: Any, integer: bool = False) -> None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number > 0 and (not integer or number == int(number))):
+        what = "an integer >= 1" if integer else "a finite number > 0"
+        raise InputError(f"{name}={value!r} is invalid, expected {what}")
+
+
 def solve_navier_stokes(
     x: np.ndarray,
     y: np.ndarray,
@@ -378,11 +390,9 @@ def solve_navier_stokes(
     FlowSolveError
         Newton did not converge (the message says "did not converge").
     """
-    for name, value in (("nu", nu), ("u_max", u_max), ("tol", tol), ("nu_easy", nu_easy)):
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"{name}={value} is invalid, expected a finite number > 0")
-    if int(maxiter) < 1:
-        raise InputError(f"maxiter={maxiter} is invalid, expected an integer >= 1")
+    for name, value in (("nu", nu), ("u_max", u_max), ("tol", tol), ("nu_easy", nu_easy),
+                        ("maxiter", maxiter)):
+        _check_positive(name, value, integer=name == "maxiter")
     check_mesh(x, y)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     sysm = _build(x, y, float(u_max))
