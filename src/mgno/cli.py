@@ -477,7 +477,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="generate a PDE data set into one HDF5 file",
         description="Generate a PDE data set (see docs/data.md). PDEs: darcy (= darcy-smooth), "
-        "darcy-rough, darcy-multiscale, poisson, elliptic, helmholtz, navier-stokes, burgers.",
+        "darcy-rough, darcy-multiscale, poisson, elliptic, helmholtz, pipe, navier-stokes, "
+        "burgers.",
     )
     p.add_argument("pde", metavar="PDE", help="generator name, e.g. darcy, navier-stokes")
     p.add_argument("--n", type=int, required=True, help="number of samples (over all shards)")

@@ -118,6 +118,12 @@ def _helmholtz(rngs, resolution, params, device=None):
     return generate_helmholtz(rngs, resolution, params=params)
 
 
+def _pipe(rngs, resolution, params, device=None):
+    from mgno.pde.pipe import generate_pipe
+
+    return generate_pipe(rngs, resolution, params=params)
+
+
 def _navier_stokes(rngs, resolution, params, device=None):
     from mgno.pde.navier_stokes import generate_navier_stokes
 
@@ -199,6 +205,13 @@ def _helmholtz_cost(resolution: int, p: Mapping[str, Any]) -> tuple[float, float
     return 2 * points, 8.0 * float(p["n_modes"]) * points + 2000.0 * points
 
 
+def _pipe_cost(resolution: int, p: Mapping[str, Any]) -> tuple[float, float]:
+    points = float(resolution) ** 2
+    # the mesh (2) and u (1) stored; the Q2-Q1 Jacobian in COO and CSC form and its
+    # sparse LU (fill about n log n): some 350 MB at 129 x 129
+    return 3 * points, 3000.0 * points * math.log2(max(float(resolution), 2.0))
+
+
 def _frames(p: Mapping[str, Any]) -> float:
     return float(p["T"]) / float(p["record_every"]) + 1.0
 
@@ -248,6 +261,7 @@ _DARCY = {"alpha": 2.0, "tau": 3.0, "a_high": 12.0, "a_low": 3.0, "f": 1.0, "sol
 
 
 def _specs() -> list[PDESpec]:
+    from mgno.pde.pipe import PIPE_DEFAULTS
     from mgno.pde.poisson import ELLIPTIC_DEFAULTS, POISSON_DEFAULTS
 
     dirichlet2 = lambda p: ("dirichlet", "dirichlet")  # noqa: E731
@@ -303,6 +317,15 @@ def _specs() -> list[PDESpec]:
             positive=("omega", "tau", "alpha", "n_modes", "c0"),
             nonnegative=("sigma",), cost=_helmholtz_cost, equation=_helmholtz_equation,
             equation_params=("omega", "source_lo", "source_hi", "flux"), refine_method=None,
+        ),
+        PDESpec(
+            "pipe", STEADY,
+            "steady Navier-Stokes in a deformed 2-D pipe (Geo-FNO): mesh (x, y) -> horizontal "
+            "velocity, Q2-Q1 finite elements, Newton",
+            PIPE_DEFAULTS, _pipe, dirichlet2, min_resolution=9, default_resolution=129,
+            batch_size=4,
+            positive=("length", "width", "nu", "u_max", "tol", "maxiter", "n_segments"),
+            nonnegative=("amplitude", "slope"), cost=_pipe_cost,
         ),
         PDESpec(
             "navier-stokes", TRAJECTORY,
