@@ -184,7 +184,7 @@ def test_predict_rolls_out_from_the_runs_start_frame(tmp_path, capsys):
     _bad(["predict", run, "--input", str(first), "--out", str(tmp_path / "q.h5")], capsys,
          "one.h5", "1 frames, expected at least 2", "start_frame 0 rolls out from frame 0")
     _bad(["predict", run, "--input", str(data), "--out", str(tmp_path / "q.h5"),
-          "--start-frame", "-1"], capsys, "start_frame: expected an integer >= 0, got -1")
+          "--start-frame", "-1"], capsys, "--start-frame: found -1, expected an integer >= 0")
     assert main(["predict", run, "--input", str(first), "--out", str(tmp_path / "q.h5"),
                  "--start-frame", "0"]) == 0
     assert read_arrays(tmp_path / "q.h5")["trajectories"].shape == (2, 11, 1, 16, 16)

@@ -238,3 +238,12 @@ def test_demo_into_a_file_or_over_foreign_data_is_refused(tmp_path, capsys):
     rc, _, err = _cli(["demo", "--out", folder], capsys)
     assert rc == 2 and "darcy_r33_s0_train.h5" in _one_error_line(err)
     assert foreign.read_bytes() == FOREIGN
+
+
+def test_predict_refuses_a_start_frame_for_a_steady_run(made, tmp_path, capsys):
+    out = tmp_path / "pred.h5"
+    for value in ("-1", "0"):
+        rc, _, err = _cli(["predict", made["run"], "--input", made["test"], "--out", out,
+                           "--start-frame", value], capsys)
+        assert rc == 2 and "--start-frame" in _one_error_line(err)
+    assert not out.exists()

@@ -152,11 +152,14 @@ class BenchConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise InputError(f"{flag}: found {value!r}, expected an integer >= 1")
-        for flag, value in (("--lr", self.lr), ("--time-limit", self.time_limit)):
+        # --time-limit 0 stops before any training (the table of what is there)
+        for flag, value, least in (("--lr", self.lr, "a positive"),
+                                   ("--time-limit", self.time_limit, "a non-negative")):
             if value is not None and not (isinstance(value, (int, float))
                                           and not isinstance(value, bool)
-                                          and math.isfinite(value) and value > 0):
-                raise InputError(f"{flag}: found {value!r}, expected a positive finite number")
+                                          and math.isfinite(value)
+                                          and (value > 0 or (value == 0 and flag != "--lr"))):
+                raise InputError(f"{flag}: found {value!r}, expected {least} finite number")
 
     def resolved_device(self) -> str:
         """The device the runs train on: ``auto`` becomes ``cuda`` or ``cpu``."""

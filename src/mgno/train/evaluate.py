@@ -435,6 +435,7 @@ def predict(
         run = load_run(run_dir, device=device, strategy=strategy)
         info = open_dataset(input)
         check_data_fits(run, info)
+        run.task.check_start_frame(start_frame)
         bs = run.batch(batch_size)
         meta = dict(pde=info.pde, params=info.params, boundary=list(info.boundary),
                     domain=list(info.domain),

@@ -219,6 +219,16 @@ class Task:
         traj, steps = self._rollout_frames(arrays["trajectories"], path)
         return traj[:, : self.window], traj[:, self.window :], steps
 
+    def check_start_frame(self, first: int | None) -> None:
+        """Refuse a ``--start-frame`` that is not a frame index, or given for steady data."""
+        if first is None:
+            return
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise InputError(f"--start-frame: found {first!r}, expected an integer >= 0")
+        if self.steady:
+            raise InputError(f"--start-frame: found {first}, but the run was trained on "
+                             "steady pairs, which have no frames; expected no --start-frame")
+
     def prediction_window(self, trajectories: torch.Tensor, path, first: int | None = None
                           ) -> tuple[torch.Tensor, int, int]:
         """The window ``mgno predict`` rolls out from, the steps, and its first frame.
@@ -227,9 +237,7 @@ class Task:
         ``(N, window, C, *grid)``; ``steps`` is the number of frames stored after
         it, else ``steps_out``.
         """
-        if first is not None and (isinstance(first, bool) or not isinstance(first, int)
-                                  or first < 0):
-            raise InputError(f"--start-frame: found {first!r}, expected an integer >= 0")
+        self.check_start_frame(first)
         w = self.window
         start = self.start_frame if first is None else first
         hint = "" if first is not None else "; start_frame 0 rolls out from frame 0"
