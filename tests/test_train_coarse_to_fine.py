@@ -14,7 +14,7 @@ from mgno.cli import main
 from mgno.data.datasets import LoadedData, coarsen_data, inject
 from mgno.errors import InputError
 from mgno.nn import build_model
-from mgno.train import TrainConfig, train
+from mgno.train import TrainConfig, evaluate, train
 from mgno.train.checkpoint import load_tree, read_safetensors
 from mgno.train.config import default_phase_epochs
 from mgno.train.engine import Callbacks, TrainState
@@ -166,6 +166,9 @@ def test_resume_across_a_phase_boundary_is_bit_identical(
         Task.loss = real
     assert first.status == "interrupted" and first.epochs_done == done
     assert load_tree(tmp_path / "part" / "checkpoint.safetensors")["counters"]["phase"] == phase
+    if phase < coarse_levels:  # the last weights are a coarse phase's: not for eval
+        with pytest.raises(InputError, match=f"coarse grid phase {phase} .* --resume"):
+            evaluate(tmp_path / "part", data, which="last")
     second = train(data, tmp_path / "part", resume=True, **kw)
     assert second.status == "finished"
     assert _losses(second.history) == _losses(full.history)  # bit for bit
