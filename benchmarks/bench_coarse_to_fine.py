@@ -58,12 +58,17 @@ from typing import Any
 
 import torch
 
+#: FNO, MgNO (the preset's network: 6 levels at 64x64 and 128x128), MgNO coarse to
+#: fine with the defaults (carry levels, one coarse grid, 6+6 epochs) and two coarse
+#: grids, and the two carries side by side on a network of 5 levels (carry all needs
+#: the coarse grid to hold every level: 6 levels do not fit 32x32, they fit 64x64).
 FULL_RUNS = [
     "fno",
     "mgno",
     "c2f:carry=levels,coarse=1,phases=6+6",
     "c2f:carry=levels,coarse=2,phases=4+4+4",
-    "c2f:carry=levels,coarse=1,phases=12+12",
+    "mgno:levels=5",
+    "c2f:carry=levels,coarse=1,phases=6+6,levels=5",
     "c2f:carry=all,coarse=1,phases=6+6,levels=5",
 ]
 QUICK_RUNS = [
