@@ -19,6 +19,8 @@ from mgno.errors import InputError, OutputFault
 from mgno.threads import prefer_passive_wait
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
+    CARRY_MODES,
+    GRID_SCHEDULES,
     LAYOUTS,
     LOGGERS,
     LOSSES,
@@ -178,6 +180,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm")
     _add_trajectory_options(g)
     g.add_argument("--val-fraction", type=float, default=None)
+    _add_grid_schedule_options(p.add_argument_group("coarse-to-fine training (MgNO)"))
     g = p.add_argument_group("network (default: the preset's, else derived from the data)")
     g.add_argument("--channels", type=int, default=None)
     g.add_argument("--layers", type=int, default=None)
@@ -192,7 +195,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--positional", choices=["none", "coords"], default=None,
                    help="mgno, unet: append the node coordinates as input channels (sin/cos "
                    "pairs on periodic axes), computed on any grid (default: none)")
-    g = p.add_argument_group("hardware and output")
+    _add_output_options(p.add_argument_group("hardware and output"))
+
+
+def _add_output_options(g: argparse._ArgumentGroup) -> None:
+    """Where and how ``mgno train`` runs and what it reports and logs."""
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     g.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast (GPU)")
     g.add_argument("--compile", action="store_true", default=None,
@@ -235,6 +242,24 @@ def _add_trajectory_options(g: argparse._ArgumentGroup) -> None:
                    "to the training inputs (default 0: none)")
 
 
+def _add_grid_schedule_options(g: argparse._ArgumentGroup) -> None:
+    """Coarse-to-fine training: the grids, the epochs per grid, what is carried."""
+    g.add_argument("--grid-schedule", choices=GRID_SCHEDULES, default=None,
+                   help="mgno: fine (default) trains on the data's grid; coarse-to-fine first "
+                   "on the data restricted to coarser grids, then on the data's grid, the "
+                   "weights carried over (docs/coarse_to_fine.md)")
+    g.add_argument("--coarse-levels", type=int, default=None, metavar="N",
+                   help="coarse-to-fine: number of coarse grids, each every other node of "
+                   "the next (default 1)")
+    g.add_argument("--phase-epochs", default=None, metavar="E1,E2,...",
+                   help="coarse-to-fine: epochs per grid, coarsest first, one per coarse grid "
+                   "and one for the data's grid, summing to --epochs (default: equal shares, "
+                   "the rest to the data's grid)")
+    g.add_argument("--carry", choices=CARRY_MODES, default=None,
+                   help="coarse-to-fine: levels (default; the coarse network becomes the "
+                   "finer one's levels 2..L) or all (one network on every grid)")
+
+
 def _k_max(text: str) -> int | str:
     if text.strip().lower() == "all":
         return "all"
@@ -268,7 +293,8 @@ def _run_train(args: argparse.Namespace) -> int:
             compile=args.compile, start_frame=args.start_frame, steps_in=args.steps_in,
             steps_out=args.steps_out, unroll=args.unroll, unroll_grad=args.unroll_grad,
             input_noise=args.input_noise, log=args.log,
-            log_images_every=args.log_images_every,
+            log_images_every=args.log_images_every, grid_schedule=args.grid_schedule,
+            coarse_levels=args.coarse_levels, phase_epochs=args.phase_epochs, carry=args.carry,
         )
     except TrainingDiverged as err:
         print(f"mgno: error: {err}", file=sys.stderr)

@@ -133,6 +133,15 @@ OPTIMIZERS = WordList("optimizer", "optimizer", ("adam", "adamw"))
 SCHEDULERS = WordList("scheduler", "scheduler", ("onecycle", "none"))
 SCHEDULER_STEPS = WordList("scheduler_step", "step", ("epoch", "step"))
 
+#: Which grids a run trains on (:mod:`mgno.train.phases`): ``fine``, the data's grid only;
+#: ``coarse-to-fine``, first on the data restricted to coarser grids, then on the data's.
+GRID_SCHEDULES = WordList("grid-schedule", "schedule", ("fine", "coarse-to-fine"))
+
+#: What the coarse phases of ``coarse-to-fine`` hand to the next phase's network:
+#: ``levels`` (the coarse network becomes levels 2..L of the finer one, whose new finest
+#: level starts as injection and interpolation) or ``all`` (one network on every grid).
+CARRY_MODES = WordList("carry", "mode", ("levels", "all"))
+
 #: How a trained model runs on a grid other than its training grid (:mod:`mgno.nn.resolution`).
 RESOLUTION_STRATEGIES = WordList(
     "resolution-strategy", "", ("resample", "multilevel", "native")
@@ -155,6 +164,8 @@ LAYOUTS = WordList("layout", "layout", ("auto", "channels-first", "channels-last
 
 __all__ = [
     "BOUNDARY_CONDITIONS",
+    "CARRY_MODES",
+    "GRID_SCHEDULES",
     "POSITIONAL",
     "DATA_KINDS",
     "LAYOUTS",

@@ -16,6 +16,7 @@ operation instead of a Python loop over samples.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +67,39 @@ def load_arrays(path: str | os.PathLike, start: int = 0, stop: int | None = None
             check_finite(path, name, arr)
         out[name] = torch.from_numpy(np.ascontiguousarray(arr))
     return LoadedData(info, out)
+
+
+def inject(x: torch.Tensor, times: int, ndim: int) -> torch.Tensor:
+    """Every other node of the last ``ndim`` axes, ``times`` over (restriction by injection).
+
+    Coarse node ``i`` is fine node ``2**times * i``, where MgNO's stride-2
+    restrictions put it, so each step takes ``n`` nodes to ``ceil(n / 2)``:
+    65 -> 33 -> 17 (both ends kept), periodic 64 -> 32 (one period), and a
+    non-periodic 64 -> 32 covers the domain less its last fine cell.
+
+    Shapes: ``(..., *grid) -> (..., *coarse)``, a contiguous copy.
+    """
+    step = 2 ** int(times)
+    return x[(Ellipsis, *([slice(None, None, step)] * ndim))].contiguous()
+
+
+def coarsen_data(data: LoadedData, times: int) -> LoadedData:
+    """``data`` with every array restricted by :func:`inject`, ``times`` over.
+
+    The description follows: ``grid`` the coarse nodes, ``domain`` what they
+    span (the spacing is ``2**times`` the file's on every axis). ``times`` 0
+    returns ``data`` itself.
+    """
+    if times == 0:
+        return data
+    info, ndim, step = data.info, len(data.info.grid), 2 ** int(times)
+    arrays = {k: v if k == "times" else inject(v, times, ndim) for k, v in data.arrays.items()}
+    grid = tuple(-(-n // step) for n in info.grid)
+    domain = []
+    for (lo, hi), n, nc, bc in zip(info.domain, info.grid, grid, info.boundary, strict=True):
+        h = (hi - lo) / (n if bc == "periodic" else max(n - 1, 1))
+        domain.append((lo, hi) if bc == "periodic" else (lo, lo + (nc - 1) * step * h))
+    return LoadedData(dataclasses.replace(info, grid=grid, domain=tuple(domain)), arrays)
 
 
 def skip_frames(

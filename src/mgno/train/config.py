@@ -13,6 +13,8 @@ from typing import Any
 
 from mgno.errors import InputError
 from mgno.vocab import (
+    CARRY_MODES,
+    GRID_SCHEDULES,
     LOGGERS,
     NORMALIZERS,
     OPTIMIZERS,
@@ -28,20 +30,62 @@ _NUMBER = (int, float)
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     **{k: ((str,), False) for k in (
         "optimizer", "scheduler", "scheduler_step", "loss", "normalizer_inputs",
-        "normalizer_outputs", "protocol", "device", "unroll_grad", "log")},
+        "normalizer_outputs", "protocol", "device", "unroll_grad", "log", "grid_schedule")},
+    "carry": ((str,), True),
+    "phase_epochs": ((list,), True),
     **{k: (_NUMBER, False) for k in ("lr", "weight_decay", "val_fraction", "input_noise")},
     "grad_clip": (_NUMBER, True),
     **{k: ((int,), False) for k in (
         "epochs", "batch_size", "seed", "steps_in", "steps_out", "start_frame", "unroll",
         "log_images_every")},
-    **{k: ((int,), True) for k in ("train_steps", "eval_batch_size", "k_max")},
+    **{k: ((int,), True) for k in ("train_steps", "eval_batch_size", "k_max", "coarse_levels")},
     **{k: ((bool,), False) for k in ("bf16", "compile")},
 }
 
 
 #: Recipe fields added after runs were first written: a run that predates one computes
 #: as with its default (see :func:`mgno.train.run_dir.run_fingerprint`).
-LATER_FIELDS = ("unroll", "unroll_grad", "input_noise")
+LATER_FIELDS = ("unroll", "unroll_grad", "input_noise", "grid_schedule", "coarse_levels",
+                "phase_epochs", "carry")
+
+#: ``coarse-to-fine`` without ``coarse_levels`` / ``carry``: one coarse grid (half the
+#: nodes per axis), and the coarse network carried into levels 2..L of the fine one
+#: (docs/coarse_to_fine.md says why).
+DEFAULT_COARSE_LEVELS = 1
+DEFAULT_CARRY = "levels"
+
+
+def default_phase_epochs(epochs: int, phases: int) -> list[int]:
+    """``epochs`` split over ``phases`` grids, coarsest first: equal shares, the rest to the finest.
+
+    Examples: 12 epochs over 2 phases -> [6, 6]; 12 over 3 -> [4, 4, 4]; 10 over 3 -> [3, 3, 4].
+
+    Raises
+    ------
+    InputError
+        When ``epochs < phases`` (every phase needs an epoch).
+    """
+    if epochs < phases:
+        raise InputError(
+            f"--epochs: {epochs} epochs cannot give each of the {phases} grid phases "
+            f"(--coarse-levels {phases - 1} and the data's grid) an epoch; expected at "
+            f"least {phases}"
+        )
+    share = epochs // phases
+    return [share] * (phases - 1) + [epochs - share * (phases - 1)]
+
+
+def parse_phase_epochs(value: Any) -> Any:
+    """``"4,4,4"`` or a tuple as a list of ints; other values are returned as given."""
+    if isinstance(value, str):
+        try:
+            return [int(part) for part in value.split(",")]
+        except ValueError:
+            raise InputError(
+                f"--phase-epochs: found {value!r}, expected epochs per phase, coarsest grid "
+                "first, as integers joined by commas (e.g. 4,4,4)"
+            ) from None
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass
@@ -120,6 +164,23 @@ class TrainConfig:
     log_images_every:
         With a logger: an image of one validation prediction, its truth and
         its error every this many epochs and at the last one (0: never).
+    grid_schedule:
+        ``"fine"`` (default): train on the data's grid. ``"coarse-to-fine"``
+        (MgNO): first on the data restricted to coarser grids (every other node
+        per axis, ``coarse_levels`` times), then on the data's grid, each
+        phase's weights carried into the next phase's network
+        (:mod:`mgno.train.phases`, docs/coarse_to_fine.md).
+    coarse_levels:
+        ``coarse-to-fine``: number of coarse grids (default 1); None otherwise.
+    phase_epochs:
+        ``coarse-to-fine``: epochs per phase, coarsest grid first, one per
+        coarse grid and one for the data's grid, summing to ``epochs``
+        (default: equal shares, the rest to the data's grid); None otherwise.
+    carry:
+        ``coarse-to-fine``: ``"levels"`` (default; the coarse network becomes
+        levels 2..L of the next one, whose new finest level starts as
+        injection and linear interpolation) or ``"all"`` (one network, every
+        weight as it is, on every grid); None otherwise.
     """
 
     optimizer: str = "adam"
@@ -151,17 +212,50 @@ class TrainConfig:
     eval_batch_size: int | None = None
     log: str = "none"
     log_images_every: int = 5
+    grid_schedule: str = "fine"
+    coarse_levels: int | None = None
+    phase_epochs: list[int] | None = None
+    carry: str | None = None
 
     def __post_init__(self) -> None:
         self.k_max = self.canonical("k_max", self.k_max)
+        self.phase_epochs = self.canonical("phase_epochs", self.phase_epochs)
         self.validate()
+        if self.grid_schedule == "coarse-to-fine":
+            self._fill_schedule()
 
     @staticmethod
     def canonical(name: str, value: Any) -> Any:
-        """The stored form of an option's value (``k_max="all"`` is stored as None)."""
+        """The stored form of an option's value (``k_max="all"`` is stored as None,
+        ``phase_epochs="4,4,4"`` as ``[4, 4, 4]``)."""
         if name == "k_max" and isinstance(value, str) and value.strip().lower() == "all":
             return None
+        if name == "phase_epochs":
+            return parse_phase_epochs(value)
         return value
+
+    def _fill_schedule(self) -> None:
+        """``coarse-to-fine``: the defaults of the unset schedule fields, then their checks."""
+        if self.coarse_levels is None:
+            self.coarse_levels = DEFAULT_COARSE_LEVELS
+        if self.carry is None:
+            self.carry = DEFAULT_CARRY
+        phases = self.coarse_levels + 1
+        if self.phase_epochs is None:
+            self.phase_epochs = default_phase_epochs(self.epochs, phases)
+        if len(self.phase_epochs) != phases:
+            raise InputError(
+                f"--phase-epochs: {len(self.phase_epochs)} phases "
+                f"({','.join(map(str, self.phase_epochs))}) for --coarse-levels "
+                f"{self.coarse_levels}; expected {phases}, one per coarse grid and one for "
+                "the data's grid, coarsest first"
+            )
+        if sum(self.phase_epochs) != self.epochs:
+            raise InputError(
+                f"--phase-epochs: {','.join(map(str, self.phase_epochs))} sum to "
+                f"{sum(self.phase_epochs)} epochs, but --epochs is {self.epochs}; expected "
+                "the same total (or give only one of them)"
+            )
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first field with a bad value."""
@@ -176,15 +270,42 @@ class TrainConfig:
             "protocol": PROTOCOLS,
             "unroll_grad": UNROLL_GRADIENTS,
             "log": LOGGERS,
+            "grid_schedule": GRID_SCHEDULES,
+            "carry": CARRY_MODES,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
+            if value is None and name == "carry":
+                continue
             if value not in allowed:
                 raise InputError(
                     f"train config: field {name!r} is {value!r}, "
                     f"expected one of {', '.join(allowed)}"
                 )
         self._check_numbers()
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        """The schedule fields: only with ``coarse-to-fine``; counts >= 1."""
+        if self.grid_schedule != "coarse-to-fine":
+            for name in ("coarse_levels", "phase_epochs", "carry"):
+                if getattr(self, name) is not None:
+                    raise InputError(
+                        f"--{name.replace('_', '-')}: found {getattr(self, name)!r} with "
+                        f"--grid-schedule {self.grid_schedule}; expected it only with "
+                        "--grid-schedule coarse-to-fine"
+                    )
+            return
+        if self.coarse_levels is not None and self.coarse_levels < 1:
+            raise InputError(
+                f"--coarse-levels: found {self.coarse_levels}, expected an integer >= 1"
+            )
+        epochs = self.phase_epochs
+        if epochs is not None and (not epochs or not all(
+                isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in epochs)):
+            raise InputError(
+                f"--phase-epochs: found {epochs!r:.60}, expected one integer >= 1 per phase"
+            )
 
     def _check_numbers(self) -> None:
         """The range of every numeric field (types already checked)."""

@@ -34,6 +34,11 @@ def build_train_config(
         source = f"preset {preset.get('name')!r}"
     given = {k: v for k, v in overrides.items() if v is not None}
     d.update(given)
+    if "phase_epochs" in given and "epochs" not in given:
+        # the phases' budgets give the run's length (TrainConfig checks the sum otherwise)
+        phase_epochs = TrainConfig.canonical("phase_epochs", given["phase_epochs"])
+        if isinstance(phase_epochs, list) and all(isinstance(e, int) for e in phase_epochs):
+            d["epochs"] = sum(phase_epochs)
     if "protocol" in given:
         source = "requested"
     cfg = TrainConfig.from_dict(d, source="train options")

@@ -31,6 +31,7 @@ from mgno.train.config import TrainConfig
 from mgno.train.distributed import DistContext, all_reduce_max, all_reduce_sum
 from mgno.train.losses import relative_l2
 from mgno.train.noise import InputNoise
+from mgno.train.phases import Phase
 from mgno.train.task import Task
 
 
@@ -56,6 +57,9 @@ class TrainState:
         Seconds of training so far (over resumes).
     lr_epoch:
         Learning rate at the start of the current epoch.
+    phase:
+        Coarse-to-fine runs: the grid phase whose network and optimiser the
+        checkpoint holds (0 otherwise, and in checkpoints older than the field).
     """
 
     epoch: int = 0
@@ -67,6 +71,7 @@ class TrainState:
     best_val: float | None = None
     elapsed: float = 0.0
     lr_epoch: float = 0.0
+    phase: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The counters as a plain dict (copied)."""
@@ -79,12 +84,14 @@ class TrainState:
             raise InputError(f"{source}: field 'counters' is not an object, expected counters")
         kw = {}
         for f in dataclasses.fields(cls):
-            value = d.get(f.name)
+            value = d.get(f.name, _LATER_COUNTERS.get(f.name))
             kw[f.name] = _checked_counter(f.name, value, source)
         return cls(**kw)
 
 
-_INTS = ("epoch", "step", "count", "best_epoch")
+_INTS = ("epoch", "step", "count", "best_epoch", "phase")
+#: Counters added after checkpoints were first written, with the value older ones mean.
+_LATER_COUNTERS = {"phase": 0}
 _FLOATS = ("loss_sum", "elapsed", "lr_epoch")
 
 
@@ -140,6 +147,15 @@ class Fitting:
     noise:
         Adds noise to the inputs of a training batch
         (:class:`~mgno.train.noise.InputNoise`), or None.
+    phase:
+        Coarse-to-fine runs: the grid phase this fitting trains
+        (:class:`~mgno.train.phases.Phase`); None without a schedule.
+    advance:
+        Builds the next phase's fitting from this one at ``phase.end_epoch``
+        (and sets ``state.phase``); None in the last phase.
+    run_normalizers:
+        The normalisers of the data's grid, which the run saves; None: the
+        predictor's (a coarse phase's predictor holds restricted ones).
     """
 
     model: torch.nn.Module
@@ -155,6 +171,14 @@ class Fitting:
     config: TrainConfig
     ctx: DistContext
     noise: InputNoise | None = None
+    phase: Phase | None = None
+    advance: Callable[[Fitting, TrainState], Fitting] | None = None
+    run_normalizers: tuple[torch.nn.Module, torch.nn.Module] | None = None
+
+    @property
+    def keeps_best(self) -> bool:
+        """Whether its epochs compete for the best weights (not a coarse phase's)."""
+        return self.phase is None or self.phase.final
 
     @property
     def local_batch(self) -> int:
@@ -184,6 +208,11 @@ class Callbacks:
     def should_stop(self) -> bool:
         """Whether a stop was requested on this process (e.g. by a signal)."""
         return False
+
+    def on_phase_start(self, fitting: Fitting, state: TrainState) -> None:
+        """A coarse-to-fine run moved to the grid phase of ``fitting`` (a new network,
+        predictor and views); called at the first epoch of every phase but the one
+        :meth:`on_fit_start` saw."""
 
     def on_epoch_start(self, epoch: int, step: int) -> None:
         """An epoch (0-based) starts or resumes at ``step``."""
@@ -232,6 +261,10 @@ class CallbackList(Callbacks):
 
     def should_stop(self) -> bool:
         return any([cb.should_stop() for cb in self.callbacks])
+
+    def on_phase_start(self, fitting: Fitting, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_phase_start(fitting, state)
 
     def on_epoch_start(self, epoch: int, step: int) -> None:
         for cb in self.callbacks:
@@ -317,6 +350,9 @@ def _epochs(fitting: Fitting, state: TrainState, callbacks: Callbacks) -> str:
     """The epochs of :func:`fit`: ``"finished"`` or ``"interrupted"``."""
     t_start = time.perf_counter() - state.elapsed
     while state.epoch < fitting.config.epochs:
+        if fitting.phase is not None and state.epoch >= fitting.phase.end_epoch:
+            fitting = fitting.advance(fitting, state)
+            callbacks.on_phase_start(fitting, state)
         t_epoch = time.perf_counter()
         if not train_epoch(fitting, state, callbacks, t_start):
             return "interrupted"
@@ -407,6 +443,8 @@ def end_epoch(
         fitting.scheduler.step()
     record = {"epoch": state.epoch + 1, "train_loss": loss_sum / max(count, 1.0),
               "lr": state.lr_epoch}
+    if fitting.phase is not None:
+        record.update(fitting.phase.record())
     if ctx.is_main:
         _score_epoch(fitting, state, callbacks, record)
         record["seconds"] = round(time.perf_counter() - t_epoch, 3)
@@ -421,13 +459,21 @@ def end_epoch(
 
 
 def _score_epoch(fitting: Fitting, state: TrainState, callbacks: Callbacks, record: dict) -> None:
-    """Validate, and keep the weights when this epoch is the best so far."""
+    """Validate, and keep the weights when this epoch is the best so far.
+
+    A coarse phase's error (on the restricted validation data) is recorded as
+    ``coarse_val_rel_l2`` and competes for nothing.
+    """
     cfg = fitting.config
+    key = "val_rel_l2" if fitting.keeps_best else "coarse_val_rel_l2"
     if fitting.val_ds is not None and len(fitting.val_ds):
-        record["val_rel_l2"] = validate(
+        record[key] = validate(
             fitting.predictor, fitting.val_ds, fitting.task, fitting.device,
             cfg.eval_batch_size or cfg.batch_size, cfg.bf16,
         )
+    if not fitting.keeps_best:
+        record["best"] = False
+        return
     val_err = record.get("val_rel_l2")
     is_best = val_err is None or state.best_val is None or val_err < state.best_val
     if is_best and math.isfinite(val_err if val_err is not None else 0.0):

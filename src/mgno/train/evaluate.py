@@ -169,7 +169,7 @@ def load_run(
     tcfg = TrainConfig.from_dict(config["train"], source=str(rdir.config_path))
     net = build_network(config["model"], f"{rdir.config_path}: field 'model'")
     wfile = rdir.weights_file(which)
-    weights, epoch = rdir.read_weights() if which == "best" else _last_weights(rdir)
+    weights, epoch = rdir.read_weights() if which == "best" else _last_weights(rdir, tcfg)
     try:
         net.load_state_dict(weights)
     except RuntimeError as err:
@@ -189,7 +189,7 @@ def load_run(
     return LoadedRun(path, config, tcfg, predictor, epoch, dev, task)
 
 
-def _last_weights(rdir: RunDir) -> tuple[dict, int]:
+def _last_weights(rdir: RunDir, tcfg: TrainConfig) -> tuple[dict, int]:
     tree = rdir.load_state()
     weights = tree.get("model", {})
     epoch = tree.get("counters", {}).get("epoch", 0)
@@ -197,6 +197,14 @@ def _last_weights(rdir: RunDir) -> tuple[dict, int]:
         raise InputError(
             f"{rdir.state_path}: fields 'model'/'counters.epoch' are not weights and an "
             "integer, expected a checkpoint written by mgno train"
+        )
+    phase = tree.get("counters", {}).get("phase", 0)
+    final = tcfg.coarse_levels or 0  # the index of a coarse-to-fine run's last grid phase
+    if phase != final:
+        raise InputError(
+            f"{rdir.state_path}: holds the network of coarse grid phase {phase} (epoch "
+            f"{epoch}) of a coarse-to-fine run, not one trained on the data's grid; expected "
+            "--resume to finish the run first"
         )
     return weights, epoch
 

@@ -33,6 +33,7 @@ SCALAR_TAGS = {
     "train_loss": "train/loss",
     "lr": "train/lr",
     "val_rel_l2": "val/rel_l2",
+    "coarse_val_rel_l2": "val/coarse_rel_l2",
     "seconds": "time/epoch_seconds",
 }
 #: Tag of the mean seconds per optimiser step, and of the validation image.
@@ -102,6 +103,9 @@ class TensorBoardLogger(Callbacks):
         self.fitting = fitting
         self.folder.mkdir(parents=True, exist_ok=True)
         self.writer = SummaryWriter(log_dir=str(self.folder), purge_step=state.epoch + 1)
+
+    def on_phase_start(self, fitting: Fitting, state: TrainState) -> None:
+        self.fitting = fitting  # the images come from the new phase's predictor and views
 
     def on_fit_end(self, status: str) -> None:
         if self.writer is not None:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mgno.data.datasets import LoadedData, load_arrays
+from mgno.data.datasets import LoadedData, coarsen_data, load_arrays
 from mgno.data.schema import DatasetInfo
 from mgno.errors import InputError
 from mgno.train.config import TrainConfig
 from mgno.train.defaults import build_model_config, build_train_config
 from mgno.train.loggers import require_logger
+from mgno.train.phases import Phase, grid_phases
 from mgno.train.run_dir import NUMERICALLY_NEUTRAL, RunDir
 from mgno.train.task import Task, check_same_data
 
@@ -93,6 +94,12 @@ class RunPlan:
         The run's ``config.json`` when resuming or restarting, else None.
     resume_state:
         Whether the checkpoint is loaded (False: the run starts at epoch 0).
+    phases:
+        The grid phases of a coarse-to-fine run (:mod:`mgno.train.phases`); empty
+        without a schedule.
+    train_data, val_data:
+        The data the views were cut from (``val_data`` None without a ``--val``
+        file), restricted for the coarse phases by :meth:`phase_views`.
     """
 
     cfg: TrainConfig
@@ -106,6 +113,23 @@ class RunPlan:
     n_val: int
     saved: dict | None
     resume_state: bool
+    phases: list[Phase] = field(default_factory=list)
+    train_data: LoadedData | None = None
+    val_data: LoadedData | None = None
+
+    def phase_views(self, index: int) -> tuple[DatasetInfo, tuple[Any, Any]]:
+        """The training data's description and ``(train_ds, val_ds)`` of grid phase ``index``.
+
+        The samples and the split are the plan's; a coarse phase's arrays are
+        restricted by injection (:func:`mgno.data.datasets.coarsen_data`).
+        """
+        phase = self.phases[index]
+        if phase.final:
+            return self.info, (self.train_ds, self.val_ds)
+        train = coarsen_data(self.train_data, phase.coarsen)
+        val = None if self.val_data is None else coarsen_data(self.val_data, phase.coarsen)
+        train_ds, val_ds, _ = split_views(self.task, self.cfg, train, val)
+        return train.info, (train_ds, val_ds)
 
 
 def plan_run(request: TrainRequest, world_size: int = 1, is_main: bool = True) -> RunPlan:
@@ -124,9 +148,10 @@ def plan_run(request: TrainRequest, world_size: int = 1, is_main: bool = True) -
         )
     require_logger(cfg.log)  # a missing package is refused before anything is written
     task = Task.from_config(info.kind, cfg)
+    phases = grid_phases(cfg, info, model_cfg)
     train_ds, val_ds, n_val = split_views(task, cfg, train_data, val_data)
     return RunPlan(cfg, model_cfg, preset_name, info, task, train_ds, val_ds,
-                   info.n_samples, n_val, saved, resume_state)
+                   info.n_samples, n_val, saved, resume_state, phases, train_data, val_data)
 
 
 def check_run_dir(request: TrainRequest, is_main: bool = True) -> tuple[dict | None, bool]:

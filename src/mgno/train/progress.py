@@ -76,8 +76,11 @@ class Progress:
         """An epoch finished; ``record`` is its metrics line."""
         if not self.enabled:
             return
-        shown = {k: v for k, v in record.items() if k in ("train_loss", "val_rel_l2")}
+        shown = {k: v for k, v in record.items()
+                 if k in ("train_loss", "val_rel_l2", "coarse_val_rel_l2")}
         text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+        if "grid" in record:  # a coarse-to-fine run: the grid of the epoch's phase
+            text += " grid=" + "x".join(str(n) for n in record["grid"])
         if self._outer is not None:
             self._outer.update(1)
             self._outer.set_postfix_str(text)

@@ -17,7 +17,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -27,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
 from mgno import __version__
 from mgno.train.build import (  # noqa: F401  (older import paths)
     build_fitting,
     build_network,
+    checkpoint_phase,
+    data_parallel,
     fit_normalizers,
     make_optimizer,
     make_scheduler,
@@ -51,6 +51,7 @@ from mgno.train.engine import (  # noqa: F401
     validate,
 )
 from mgno.train.loggers import run_loggers
+from mgno.train.phases import format_phases, phase_summary
 from mgno.train.plan import (  # noqa: F401
     RESUME_MUTABLE,
     RunPlan,
@@ -191,15 +192,17 @@ def _remove_if_empty(path: Path) -> None:
 def _train(request: TrainRequest, ctx: DistContext, lock: RunLock) -> TrainResult:
     rdir = request.run_dir
     plan = plan_run(request, ctx.world_size, ctx.is_main)
-    fitting = build_fitting(plan, ctx, rdir)
-    if plan.resume_state:
-        state = restore(fitting, rdir)
+    tree = rdir.load_state() if plan.resume_state else None
+    phase = checkpoint_phase(tree, plan, str(rdir.state_path)) if tree is not None else 0
+    fitting = build_fitting(plan, ctx, rdir, phase)
+    if tree is not None:
+        state = restore(fitting, rdir, tree)
     else:
         state = TrainState(lr_epoch=plan.cfg.lr)
         start_run_files(request, plan, fitting, ctx, lock)
     barrier(ctx)
     if ctx.distributed:
-        fitting.module = _data_parallel(fitting)
+        fitting.module = data_parallel(fitting)
     progress = request.progress and ctx.is_main
     if progress:
         _announce(plan, fitting, rdir)
@@ -245,7 +248,8 @@ def start_run_files(
         return
     if plan.saved is not None:
         rdir.remove_partial()
-    norm_in, norm_out = fitting.predictor.norm_in, fitting.predictor.norm_out
+    norm_in, norm_out = fitting.run_normalizers or (fitting.predictor.norm_in,
+                                                    fitting.predictor.norm_out)
     summary = data_summary(plan.info, plan.n)
     summary["n_val"] = plan.n_val
     summary["val"] = str(request.val) if request.val is not None else None
@@ -257,6 +261,8 @@ def start_run_files(
         "train": plan.cfg.to_dict(),
         "data": summary,
         "training_grid": training_grid_record(plan.info),
+        **({"grid_phases": [phase_summary(p, plan.model_cfg, plan.cfg.carry)
+                            for p in plan.phases]} if plan.phases else {}),
         "normalizer": {"inputs": norm_in.meta(), "outputs": norm_out.meta()},
         "world_size": ctx.world_size,
         "threads": torch.get_num_threads(),
@@ -264,23 +270,18 @@ def start_run_files(
     rdir.write_normalizers(norm_in, norm_out)
 
 
-def _data_parallel(fitting: Fitting) -> DistributedDataParallel:
-    """The predictor wrapped for data-parallel training."""
-    device = fitting.device
-    # buffers (normaliser statistics) are equal on every rank: no sync per forward
-    sync = (
-        {"forward_sync_buffers": False}
-        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-        else {"broadcast_buffers": False}
-    )
-    return DistributedDataParallel(
-        fitting.predictor, device_ids=[device.index] if device.type == "cuda" else None, **sync
-    )
+_data_parallel = data_parallel  # the older name
 
 
 def _announce(plan: RunPlan, fitting: Fitting, rdir: RunDir) -> None:
     ctx = fitting.ctx
-    n_params = sum(p.numel() for p in fitting.model.parameters())
+    model = fitting.model
+    if plan.phases:  # a coarse phase trains a smaller network: count the final one
+        from mgno.nn import build_model
+
+        with torch.device("meta"):
+            model = build_model(plan.model_cfg)
+    n_params = sum(p.numel() for p in model.parameters())
     n_val = len(fitting.val_ds) if fitting.val_ds else 0
     print(
         f"mgno: training {plan.model_cfg.get('model')} ({n_params:,} parameters) on "
@@ -290,3 +291,6 @@ def _announce(plan: RunPlan, fitting: Fitting, rdir: RunDir) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if plan.phases:
+        print(f"mgno: grid phases (carry {plan.cfg.carry}): {format_phases(plan.phases)}",
+              file=sys.stderr, flush=True)
