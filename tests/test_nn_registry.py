@@ -80,7 +80,8 @@ OLD_PRESET_PARAMETERS = {
 
 #: keys that configs gained after the old ones above were written, with the value
 #: that reproduces the old model
-ADDED_KEYS = {"positional": "none"}
+ADDED_KEYS = {"positional": "none", "norm_at": "prolongation", "level_channels": None,
+              "projection": "pointwise"}
 
 # Small, non-default settings of every family: a field the JSON dict dropped
 # would come back at its default and change the parameter count.
