@@ -68,14 +68,17 @@ OLD_CONFIGS = [
     ),
 ]
 
-# Parameter counts of every preset before presets became typed (same commit).
+# Parameter counts of every preset before presets became typed (same commit); the
+# single-width Helmholtz network of then is the helmholtz-uniform variant since issue 14,
+# when helmholtz became the authors' growing layout.
 OLD_PRESET_PARAMETERS = {
     "darcy-smooth": 738574,
     "darcy-rough": 572662,
     "darcy-multiscale": 572662,
     "navier-stokes": 1147471,
-    "helmholtz": 5758835,
+    "helmholtz": 5683917,
     "pipe": 1315573,
+    "helmholtz-uniform": 5758835,
 }
 
 #: keys that configs gained after the old ones above were written, with the value
