@@ -500,7 +500,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- bench
 #: The names of mgno.bench.profiles.list_profiles(), here so that building the parser
-#: imports no torch (tests/test_bench.py checks that the two lists agree).
+#: imports no torch (tests/test_bench_profiles.py checks that the two agree).
 BENCH_PROFILES = ("cpu", "cpu-quick", "gpu", "paper", "paper-cpu", "paper-cpu-quick")
 
 

@@ -1,7 +1,7 @@
 """Helmholtz with one width on every level: mgno's network before issue 14.
 
-Kept as a variant of :mod:`mgno.presets.helmholtz` (runs trained with it
-before the authors' growing layout became the preset rebuild from their
+The ``helmholtz`` preset before it became the authors' growing layout, kept
+as a variant to train anew (runs trained with it rebuild from their own
 config.json either way): 64 channels on all five levels, group norm after
 each prolongation, post-smoothing, a 1x1 projection.
 """
