@@ -12,6 +12,7 @@ import torch
 from helpers_train import TINY_NET, make_steady, make_trajectories
 from mgno.errors import InputError
 from mgno.export import PARITY_TOLERANCE, export_run
+from mgno.presets import list_presets
 from mgno.train import load_run, train
 
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -85,8 +86,7 @@ def test_cli_export_missing_run_is_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["darcy-smooth", "darcy-rough", "darcy-multiscale",
-                                    "navier-stokes", "helmholtz", "pipe"])
+@pytest.mark.parametrize("preset", list_presets())
 def test_every_mgno_preset_exports_with_parity(tmp_path, preset):
     # each preset's own network (channels, layers, levels, boundary, norm), on a
     # small grid; the NS preset is also exported with its coordinate channels

@@ -111,6 +111,7 @@ def test_every_paper_experiment_has_a_preset_that_runs():
         "navier-stokes",
         "helmholtz",
         "pipe",
+        "helmholtz-uniform",  # a variant: the single-width Helmholtz network
     ]
     for name in list_presets():
         preset = get_preset(name)

@@ -70,19 +70,23 @@ OLD_CONFIGS = [
 
 # Parameter counts of every preset (those of the presets before they became
 # typed; navier-stokes since it takes coordinate channels, issue 12: 1,147,471
-# without them).
+# without them; the single-width Helmholtz network of then is the
+# helmholtz-uniform variant since issue 14, when helmholtz became the authors'
+# growing layout).
 OLD_PRESET_PARAMETERS = {
     "darcy-smooth": 738574,
     "darcy-rough": 572662,
     "darcy-multiscale": 572662,
     "navier-stokes": 1163351,
-    "helmholtz": 5758835,
+    "helmholtz": 5683917,
     "pipe": 1315573,
+    "helmholtz-uniform": 5758835,
 }
 
 #: keys that configs gained after the old ones above were written, with the value
 #: that reproduces the old model
-ADDED_KEYS = {"positional": "none"}
+ADDED_KEYS = {"positional": "none", "norm_at": "prolongation", "level_channels": None,
+              "projection": "pointwise"}
 
 # Small, non-default settings of every family: a field the JSON dict dropped
 # would come back at its default and change the parameter count.

@@ -582,24 +582,32 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- bench
+#: The names of mgno.bench.profiles.list_profiles(), here so that building the parser
+#: imports no torch (tests/test_bench_profiles.py checks that the two agree).
+BENCH_PROFILES = ("cpu", "cpu-quick", "gpu", "paper", "paper-cpu", "paper-cpu-quick")
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="train several models on the same data and budget; write a comparison table",
         description="Train MgNO and baselines (fno, tfno, uno, unet) side by side on a profile "
-        "(cpu, cpu-quick, gpu) or on given files; writes OUT/results.md and OUT/results.json. "
-        "See docs/benchmarks.md.",
+        f"({', '.join(BENCH_PROFILES)}) or on given files; writes OUT/results.md and "
+        "OUT/results.json. See docs/benchmarks.md.",
     )
-    p.add_argument("--profile", choices=["cpu", "cpu-quick", "gpu"], default=None,
-                   help="built-in data sets and budgets (generated into OUT/data)")
+    p.add_argument("--profile", choices=BENCH_PROFILES, default=None,
+                   help="built-in data sets and budgets (generated into OUT/data); the paper "
+                   "profiles run the paper's seven experiments")
     p.add_argument("--data", default=None, help="free form: training set (.h5)")
     p.add_argument("--val", default=None, help="free form: validation set (.h5)")
     p.add_argument("--test", default=None, help="free form: test set (.h5)")
     p.add_argument("--out", required=True, help="bench directory (data, runs, results)")
     p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
-                   help="families to train (default: mgno fno tfno unet)")
+                   help="families to train (default: mgno fno tfno unet; paper profiles: "
+                   "mgno fno unet)")
     p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
-                   help="only these tasks of the profile (cpu: darcy ns mixed)")
+                   help="only these tasks of the profile (cpu: darcy ns ns10 mixed; paper: "
+                   "darcy-smooth darcy-rough darcy-multiscale ns ns10 helmholtz pipe)")
     p.add_argument("--preset", default=None, help="free form: recipe of this preset for all")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every run")
     p.add_argument("--batch-size", type=int, default=None)

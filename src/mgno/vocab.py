@@ -151,6 +151,14 @@ RESOLUTION_STRATEGIES = WordList(
 #: ``layer-grid`` is the authors' LayerNorm over (channels, *level grid), tied to one grid.
 MGNO_NORMS = WordList("norm", "kind", ("none", "group", "instance", "layer-grid"))
 
+#: Where an MgNO layer normalises: after each prolongation inside its multigrid cycle
+#: (the authors' Navier-Stokes network), or once on the cycle's output (their Helmholtz one).
+MGNO_NORM_PLACES = WordList("norm_at", "place", ("prolongation", "output"))
+
+#: The last map of an MgNO network: a 1x1 convolution, or one more multigrid cycle
+#: (the authors' Helmholtz network).
+MGNO_PROJECTIONS = WordList("projection", "kind", ("pointwise", "multigrid"))
+
 #: Extra input channels a network computes from the grid (:mod:`mgno.nn.positional`).
 POSITIONAL = WordList("positional", "kind", ("none", "coords"))
 
@@ -172,6 +180,8 @@ __all__ = [
     "LOGGERS",
     "LOSSES",
     "MGNO_NORMS",
+    "MGNO_NORM_PLACES",
+    "MGNO_PROJECTIONS",
     "NORMALIZERS",
     "OPTIMIZERS",
     "PROTOCOLS",

@@ -234,6 +234,24 @@ def ensure_data(
     return True
 
 
+def check_generator(task: Task) -> None:
+    """Refuse, in one line, a task whose data no generator of this mgno can make.
+
+    Raises
+    ------
+    InputError
+        An unknown generator or parameters it refuses.
+    """
+    if task.data is None:
+        return
+    from mgno.pde.registry import get_pde, parse_params
+
+    try:
+        parse_params(get_pde(task.data.pde), task.data.params)
+    except InputError as err:
+        raise InputError(f"task {task.name!r}: {err}; leave the task out with --tasks") from None
+
+
 def describe(task: Task, paths: tuple[Path, Path | None, Path]) -> dict[str, Any]:
     """The ``data`` entry of a task in ``results.json``: files, or how they were generated."""
     if task.data is None:
@@ -244,4 +262,5 @@ def describe(task: Task, paths: tuple[Path, Path | None, Path]) -> dict[str, Any
             "n_val": d.n_val, "n_test": d.n_test, "seed": d.seed}
 
 
-__all__ = ["data_paths", "describe", "ensure_data", "fingerprint", "generated_mismatch"]
+__all__ = ["check_generator", "data_paths", "describe", "ensure_data", "fingerprint",
+           "generated_mismatch"]

@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from mgno.atomic import atomic_write_json, atomic_write_text
-from mgno.bench.data import data_paths, describe, ensure_data, fingerprint
+from mgno.bench.data import check_generator, data_paths, describe, ensure_data, fingerprint
 from mgno.bench.measure import load_average, machine_info, read_run_config, summarise, utc_now
-from mgno.bench.profiles import Task, check_models, get_profile, select_tasks
+from mgno.bench.profiles import (
+    DEFAULT_MODELS,
+    Task,
+    check_models,
+    get_profile,
+    profile_models,
+    select_tasks,
+)
 from mgno.bench.records import (
     RECORD_SUFFIX,
     STEPS_FILE,
@@ -58,12 +65,14 @@ class BenchConfig:
     out:
         The bench directory (data, runs, results).
     profile:
-        ``"cpu"``, ``"cpu-quick"`` or ``"gpu"`` (see :func:`list_profiles`);
-        or None with ``data`` and ``test`` for a free-form comparison.
+        ``"cpu"``, ``"cpu-quick"``, ``"gpu"``, ``"paper"``, ``"paper-cpu"`` or
+        ``"paper-cpu-quick"`` (see :func:`list_profiles`); or None with ``data``
+        and ``test`` for a free-form comparison.
     data, val, test:
         Free form: training, validation (optional) and test files.
     models:
-        Families to train (default: mgno, fno, tfno, unet).
+        Families to train (default: the profile's, :func:`profile_models`: mgno,
+        fno, tfno, unet; the paper profiles mgno, fno, unet).
     tasks:
         Only these tasks of the profile (e.g. ``["darcy"]``).
     preset:
@@ -176,6 +185,12 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _models(cfg: BenchConfig) -> list[str]:
+    """The families to train: ``models``, else the profile's (paper: mgno fno unet)."""
+    default = profile_models(cfg.profile) if cfg.profile is not None else DEFAULT_MODELS
+    return check_models(cfg.models, default)
+
+
 def _tasks(cfg: BenchConfig) -> list[Task]:
     if cfg.profile is not None:
         return select_tasks(get_profile(cfg.profile), cfg.tasks)
@@ -249,6 +264,7 @@ def _new_task_run(task: Task, cfg: BenchConfig, out: Path) -> _TaskRun:
         "name": task.name, "title": task.title, "data": describe(task, paths),
         "preset": task.preset,
         "recipe": {**({"preset": task.preset} if task.preset else {}), **recipe},
+        "paper": {k: dict(v) for k, v in task.paper.items()},
         "models": {}, "commands": {},
     }
     return _TaskRun(task, entry, paths, recipe)
@@ -371,7 +387,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     """:func:`run_bench` once the bench directory is locked."""
     out = Path(cfg.out)
     deadline = None if cfg.time_limit is None else time.monotonic() + float(cfg.time_limit)
-    chosen = check_models(cfg.models)
+    chosen = _models(cfg)
     trs = [_new_task_run(t, cfg, out) for t in _tasks(cfg)]
     results: dict[str, Any] = {
         "profile": cfg.profile, "command": cfg.command or _default_command(cfg, chosen),
@@ -437,8 +453,9 @@ def run_bench(config: BenchConfig | str | os.PathLike, **options: Any) -> dict[s
     cfg = cfg.checked()
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
-    check_models(cfg.models)
-    _tasks(cfg)  # unknown profile or task: refused before the directory is made
+    _models(cfg)
+    for task in _tasks(cfg):  # unknown profile, task or generator: refused before the
+        check_generator(task)  # directory is made
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     with OutputLock(cfg.out):
         _check_own_results(Path(cfg.out), cfg.force)

@@ -39,10 +39,19 @@ def build_model(config: ModelConfig | Mapping[str, Any]) -> nn.Module:
 
 
 def preset_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """The model config dict of preset ``name`` with ``overrides`` applied."""
+    """The model config dict of preset ``name`` with ``overrides`` applied.
+
+    A preset with per-level widths (``level_channels``) keeps its layout under
+    an override of ``channels`` (scaled in proportion) or ``levels`` (the
+    finest ones kept), unless ``level_channels`` is overridden too.
+    """
+    from mgno.nn.mgno import scale_level_channels
     from mgno.presets import lookup_preset  # presets are built from nn's config classes
 
     config = lookup_preset(name).model.to_dict()
+    if config.get("level_channels") and "level_channels" not in overrides:
+        config["level_channels"] = scale_level_channels(
+            config["level_channels"], overrides.get("channels"), overrides.get("levels"))
     config.update(overrides)
     return config
 

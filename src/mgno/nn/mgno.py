@@ -18,12 +18,64 @@ from mgno.nn.positional import PositionalChannels, check_positional
 from mgno.nn.registry import ModelConfig, RegisteredModel, as_grid, as_int, register_model
 from mgno.nn.resolution import resample
 from mgno.nn.stencil import StencilConv, to_channels_last
-from mgno.vocab import one_of
+from mgno.vocab import MGNO_NORM_PLACES, MGNO_PROJECTIONS, one_of
 
 BIASES = ("linear", "conv", "none")
 #: more layers than any network needs (and a list of a billion would exhaust memory)
 MAX_LAYERS = 10_000
 ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "tanh": torch.tanh}
+
+
+def _level_channels(
+    value: Sequence[int] | None, levels: int, channels: int, where: str
+) -> tuple[int, ...] | None:
+    """Per-level widths: None (or an empty list), or one positive int per level whose
+    first is ``channels``; a one-line :class:`InputError` naming ``where`` otherwise."""
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InputError(f"{where}: found {value!r}, expected a list of widths, one per level")
+    widths = tuple(as_int(w, where) for w in value)
+    if len(widths) != levels or min(widths) < 1:
+        raise InputError(
+            f"{where}: expected {levels} positive widths (one per level), got {list(widths)}"
+        )
+    if widths[0] != channels:
+        raise InputError(
+            f"{where}: the finest level's width {widths[0]} differs from channels={channels}; "
+            "expected level_channels[0] == channels"
+        )
+    return widths
+
+
+def scale_level_channels(
+    level_channels: Sequence[int] | None, channels: int | None = None, levels: int | None = None
+) -> list[int] | None:
+    """A layout of level widths refitted to another finest width and/or number of levels.
+
+    ``channels`` scales every width in proportion (rounded, at least 1, the
+    finest exactly ``channels``); ``levels`` keeps the finest ``levels`` of
+    them. How an override of ``channels`` or ``levels`` applies to a preset
+    with per-level widths (``create_model("helmholtz", channels=12)``).
+
+    Raises
+    ------
+    InputError
+        When ``levels`` asks for more levels than the layout has.
+    """
+    if level_channels is None:
+        return None
+    widths = [int(w) for w in level_channels]
+    if levels is not None:
+        if levels > len(widths):
+            raise InputError(
+                f"levels: {levels} levels, but level_channels gives widths for {len(widths)}; "
+                "expected level_channels with one width per level"
+            )
+        widths = widths[: int(levels)]
+    if channels is not None and channels != widths[0]:
+        widths = [int(channels)] + [max(1, round(w * channels / widths[0])) for w in widths[1:]]
+    return widths
 
 
 def _smoothing(value: int | Sequence[int] | None, where: str) -> int | tuple[int, ...] | None:
@@ -46,7 +98,7 @@ class MgNOConfig(ModelConfig):
     dim
         Number of spatial axes (1, 2 or 3).
     channels
-        Hidden channels ``n`` of every layer.
+        Hidden channels ``n`` of every layer (on the finest level).
     layers
         Number of ``sigma(W u + b(u))`` layers.
     levels
@@ -77,6 +129,21 @@ class MgNOConfig(ModelConfig):
         an input on another grid is refused in one line naming both grids
         (the ``resample`` and ``multilevel`` resolution strategies still work,
         since they run the operators on the training grid).
+    norm_at
+        ``"prolongation"`` (the norm after each prolongation, above) or
+        ``"output"``: one norm on each multigrid cycle's output, before the
+        activation (the authors' Helmholtz network; ``layer-grid`` then ties
+        ``2 * channels * nodes`` weights per layer to the finest grid).
+    level_channels
+        Hidden width of every level, finest first (``level_channels[0] ==
+        channels``; the authors' Helmholtz network grows 1:2:3:4:5, e.g.
+        ``(24, 48, 72, 96, 120)``), or ``None``: ``channels`` on every level. The
+        first layer's input and a multigrid projection's output scale in
+        proportion (see :func:`mgno.nn.multigrid.level_widths`).
+    projection
+        ``"pointwise"``: a 1x1 convolution gives the output channels;
+        ``"multigrid"``: one more multigrid cycle does (with the layers' cycle,
+        widths and biases, no norm; the authors' Helmholtz network).
     skip
         Add the input to the output (needs ``in_channels == out_channels``).
     activation
@@ -107,6 +174,9 @@ class MgNOConfig(ModelConfig):
     prolongation_kernel_size: int = 4
     bias: str = "linear"
     norm: str | None = "none"
+    norm_at: str = "prolongation"
+    level_channels: tuple[int, ...] | None = None
+    projection: str = "pointwise"
     skip: bool = False
     positional: str = "none"
     activation: str = "gelu"
@@ -144,6 +214,10 @@ class MgNOConfig(ModelConfig):
         self._set("pre_smooth", _smoothing(self.pre_smooth, w("pre_smooth")))
         self._set("post_smooth", _smoothing(self.post_smooth, w("post_smooth")))
         self._set("norm", NORMS.check("none" if self.norm is None else self.norm, w("norm")))
+        self._set("norm_at", MGNO_NORM_PLACES.check(self.norm_at, w("norm_at")))
+        self._set("projection", MGNO_PROJECTIONS.check(self.projection, w("projection")))
+        self._set("level_channels", _level_channels(self.level_channels, self.levels,
+                                                    self.channels, w("level_channels")))
         if self.norm == GRID_TIED_NORM and self.grid is None:
             raise InputError(
                 f"{w('norm')}: 'layer-grid' sizes its weights on the training grid; "
@@ -160,7 +234,8 @@ class MgNO(RegisteredModel):
     Each layer computes ``u <- sigma(W u + b(u))``: ``W`` a
     :class:`~mgno.nn.multigrid.MultigridOperator` and ``b`` the bias. There is no
     lifting network: the first layer maps the raw input channels straight to
-    ``channels``; a 1x1 projection gives the output channels.
+    ``channels``; a 1x1 projection (or, with ``projection="multigrid"``, one
+    more multigrid cycle) gives the output channels.
 
     Parameters
     ----------
@@ -195,6 +270,8 @@ class MgNO(RegisteredModel):
             prolongation_kernel_size=cfg.prolongation_kernel_size,
             bias=cfg.bias == "conv",
             norm=cfg.norm,
+            norm_at=cfg.norm_at,
+            level_channels=cfg.level_channels,
             channels_last=cfg.channels_last,
             grid=cfg.grid,
         )
@@ -213,9 +290,17 @@ class MgNO(RegisteredModel):
             else nn.Identity()
             for i in range(cfg.layers)
         )
-        # The projection's output is returned in the ordinary layout.
-        point_kw["channels_last"] = False
-        self.projection = StencilConv(cfg.channels, cfg.out_channels, **point_kw)
+        self.projection = self._projection(cfg, op_kw, point_kw)
+
+    @staticmethod
+    def _projection(cfg: MgNOConfig, op_kw: dict[str, Any], point_kw: dict[str, Any]
+                    ) -> nn.Module:
+        """The last map, ``channels -> out_channels``: a 1x1 convolution (returning
+        the ordinary layout) or one more multigrid cycle without a norm."""
+        if cfg.projection == "multigrid":
+            return MultigridOperator(cfg.channels, cfg.out_channels,
+                                     **{**op_kw, "norm": "none"})
+        return StencilConv(cfg.channels, cfg.out_channels, **{**point_kw, "channels_last": False})
 
     @property
     def operator_grid(self) -> tuple[int, ...] | None:

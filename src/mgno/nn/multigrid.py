@@ -17,6 +17,10 @@ multi-channel multigrid cycle with no nonlinearity inside it::
 stride-2 transposed convolution; every one has its own weights. Boundary
 conditions enter through the ghost nodes of every convolution. Without biases
 and normalisation the operator is exactly linear in ``f``.
+
+Every level may have its own width (``level_channels``, the authors' Helmholtz
+network grows 1:2:3:4:5 from the finest level down): ``Pi`` and ``R`` then
+widen as they coarsen and ``P^T`` narrows as it refines.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from torch import nn
 from mgno.errors import InputError
 from mgno.nn.boundary import normalize_boundary
 from mgno.nn.stencil import Prolongation, StencilConv, coarse_size
-from mgno.vocab import MGNO_NORMS
+from mgno.vocab import MGNO_NORM_PLACES, MGNO_NORMS
 
 RESTRICTIONS = ("f", "residual")
 #: The normalisations after each prolongation (the words of :data:`mgno.vocab.MGNO_NORMS`).
@@ -62,6 +66,31 @@ def derive_levels(grid: Sequence[int], min_coarse: int = 4, max_levels: int | No
         if max_levels is not None and levels >= max_levels:
             break
     return levels
+
+
+def level_widths(
+    channels: int, level_channels: Sequence[int] | None, levels: int
+) -> tuple[int, ...]:
+    """Width of every level, finest first, of a tensor with ``channels`` on the finest.
+
+    ``level_channels`` gives the widths of a ``level_channels[0]``-wide tensor;
+    other widths scale in proportion, rounded up (the authors' Helmholtz
+    network: ``1 -> 1, 2, 3, 4, 5`` beside ``24 -> 24, 48, 72, 96, 120``).
+    ``None`` keeps ``channels`` on every level.
+
+    Raises
+    ------
+    ValueError
+        Unless ``level_channels`` has one positive width per level.
+    """
+    if level_channels is None:
+        return (int(channels),) * levels
+    widths = [int(w) for w in level_channels]
+    if len(widths) != levels or min(widths) < 1:
+        raise ValueError(
+            f"level_channels: expected {levels} positive widths (one per level), got {widths}"
+        )
+    return tuple(-(-int(channels) * w // widths[0]) for w in widths)
 
 
 def smoothing_steps(spec: int | Sequence[int] | None, levels: int, name: str) -> tuple[int, ...]:
@@ -145,13 +174,20 @@ def check_tied_grid(trained: Sequence[int], given: Sequence[int]) -> None:
 
 
 class MultigridLevel(nn.Module):
-    """Parameters of one level: pre-smoothers, restriction, prolongation, post-smoothers."""
+    """Parameters of one level: pre-smoothers, restriction, prolongation, post-smoothers.
+
+    ``c_f`` and ``c_u`` are this level's widths of ``f`` and ``u``; ``coarser``
+    those of the next coarser level, ``None`` on the coarsest (which has no
+    restriction or prolongation). ``norm`` (a word of :data:`NORMS`, or
+    ``"none"``) follows the prolongation onto this level.
+    """
 
     def __init__(
         self,
         c_f: int,
         c_u: int,
         *,
+        coarser: tuple[int, int] | None,
         dim: int,
         boundary: Sequence[str],
         kernel_size: int,
@@ -159,7 +195,6 @@ class MultigridLevel(nn.Module):
         pre: int,
         post: int,
         finest: bool,
-        coarsest: bool,
         restrict: str,
         bias: bool,
         norm: str,
@@ -175,12 +210,13 @@ class MultigridLevel(nn.Module):
         self.post = nn.ModuleList()
         self.Pi = self.R = self.A_residual = self.prolong = None
         self.norm: nn.Module = nn.Identity()
-        if not coarsest:
-            self.Pi = StencilConv(c_u, c_u, stride=2, **kw_stencil)
-            self.R = StencilConv(c_f, c_f, stride=2, **kw_stencil)
+        if coarser is not None:
+            f_next, u_next = coarser
+            self.Pi = StencilConv(c_u, u_next, stride=2, **kw_stencil)
+            self.R = StencilConv(c_f, f_next, stride=2, **kw_stencil)
             if restrict == "residual":
                 self.A_residual = StencilConv(c_u, c_f, **kw_stencil)
-            self.prolong = Prolongation(c_u, kernel_size=prolongation_kernel_size, **kw)
+            self.prolong = Prolongation(u_next, c_u, kernel_size=prolongation_kernel_size, **kw)
             self.norm = _make_norm(norm, c_u, shape)
             self.post = nn.ModuleList(Smoother(c_f, c_u, **kw_stencil) for _ in range(post))
 
@@ -199,6 +235,16 @@ def _check_sizes(in_channels: int, out_channels: int, dim: int, levels: int,
         raise ValueError(f"levels: expected an integer >= 1, got {levels}")
     if restrict not in RESTRICTIONS:
         raise ValueError(f"restrict: expected one of {RESTRICTIONS}, got {restrict!r}")
+
+
+def _smoothing_counts(pre_smooth: int | Sequence[int] | None, post_smooth: int | Sequence[int],
+                      levels: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Pre- and post-smoothing steps per level; ValueError unless the finest has a pre step."""
+    pre = smoothing_steps(pre_smooth, levels, "pre_smooth")
+    post = smoothing_steps(post_smooth, levels, "post_smooth")
+    if pre[0] < 1:
+        raise ValueError(f"pre_smooth: the finest level needs at least one step, got {pre}")
+    return pre, post
 
 
 class MultigridOperator(nn.Module):
@@ -235,6 +281,16 @@ class MultigridOperator(nn.Module):
         ``(channels, *level grid)`` with an affine weight and bias per channel
         and node (``2 * out_channels * nodes`` parameters per level but the
         coarsest), tied to ``grid``: another grid is refused in one line.
+    norm_at
+        ``"prolongation"``: ``norm`` follows each prolongation (above);
+        ``"output"``: one ``norm`` on the cycle's output instead (the authors'
+        Helmholtz network; ``layer-grid`` then has ``2 * out_channels * nodes``
+        parameters on the finest grid only).
+    level_channels
+        Widths of every level, finest first, of a ``level_channels[0]``-wide
+        tensor; ``f`` and ``u`` scale in proportion (see :func:`level_widths`):
+        ``R`` and ``Pi`` then change the width as they restrict and ``P^T`` as
+        it prolongs. ``None``: ``in_channels`` and ``out_channels`` on every level.
     grid
         The grid the operator is built for; required by ``norm="layer-grid"``
         (ignored otherwise).
@@ -264,18 +320,18 @@ class MultigridOperator(nn.Module):
         prolongation_kernel_size: int = 4,
         bias: bool = False,
         norm: str | None = "none",
+        norm_at: str = "prolongation",
+        level_channels: Sequence[int] | None = None,
         channels_last: bool = False,
         grid: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(in_channels, out_channels, dim, levels, restrict)
         norm = NORMS.check("none" if norm is None else norm)
+        norm_at = MGNO_NORM_PLACES.check(norm_at)
         self.tied_grid = self._tied_grid(norm, grid, dim)
         shapes = level_shapes(self.tied_grid, levels) if self.tied_grid else [None] * levels
-        pre = smoothing_steps(pre_smooth, levels, "pre_smooth")
-        post = smoothing_steps(post_smooth, levels, "post_smooth")
-        if pre[0] < 1:
-            raise ValueError(f"pre_smooth: the finest level needs at least one step, got {pre}")
+        pre, post = _smoothing_counts(pre_smooth, post_smooth, levels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.dim = dim
@@ -285,26 +341,29 @@ class MultigridOperator(nn.Module):
         self.post_smooth = post
         self.restrict = restrict
         self.min_coarse = max(2, (kernel_size - 1) // 2 + 1)
+        self.widths_f = level_widths(in_channels, level_channels, self.num_levels)
+        self.widths_u = level_widths(out_channels, level_channels, self.num_levels)
+        common = dict(dim=dim, boundary=self.boundary, kernel_size=kernel_size,
+                      prolongation_kernel_size=prolongation_kernel_size, restrict=restrict,
+                      bias=bias, channels_last=channels_last)
+        inner_norm = norm if norm_at == "prolongation" else "none"
         self.levels = nn.ModuleList(
             MultigridLevel(
-                in_channels,
-                out_channels,
-                dim=dim,
-                boundary=self.boundary,
-                kernel_size=kernel_size,
-                prolongation_kernel_size=prolongation_kernel_size,
+                self.widths_f[lvl],
+                self.widths_u[lvl],
+                coarser=(None if lvl == levels - 1
+                         else (self.widths_f[lvl + 1], self.widths_u[lvl + 1])),
                 pre=pre[lvl],
                 post=post[lvl],
                 finest=lvl == 0,
-                coarsest=lvl == levels - 1,
-                restrict=restrict,
-                bias=bias,
-                norm=norm,
-                channels_last=channels_last,
+                norm=inner_norm,
                 shape=shapes[lvl],
+                **common,
             )
             for lvl in range(levels)
         )
+        outer = norm if norm_at == "output" else "none"
+        self.output_norm = _make_norm(outer, out_channels, shapes[0])
 
     @staticmethod
     def _tied_grid(norm: str, grid: Sequence[int] | None, dim: int) -> tuple[int, ...] | None:
@@ -364,4 +423,4 @@ class MultigridOperator(nn.Module):
             u = level.norm(u_fine + level.prolong(u, u_fine.shape[2:]))
             for smoother in level.post:
                 u = smoother(u, f)
-        return u
+        return self.output_norm(u)

@@ -145,17 +145,20 @@ class Prolongation(nn.Module):
     the symmetric linear-interpolation stencil. Ghost coarse nodes come from the
     boundary conditions, so periodic axes wrap exactly.
 
+    ``channels`` are the coarse level's; ``out_channels`` (default: the same)
+    the fine level's, for multigrid levels of different widths.
     ``channels_last`` is as for :class:`StencilConv`.
 
     Shapes
     ------
-    (batch, channels, *coarse) -> (batch, channels, *fine), where every coarse
-    size is ``ceil(fine / 2)``.
+    (batch, channels, *coarse) -> (batch, out_channels, *fine), where every
+    coarse size is ``ceil(fine / 2)``.
     """
 
     def __init__(
         self,
         channels: int,
+        out_channels: int | None = None,
         *,
         dim: int,
         kernel_size: int,
@@ -174,10 +177,11 @@ class Prolongation(nn.Module):
         self.ghost = max(1, (self.offset + 1) // 2)  # coarse ghost nodes needed per side
         self.boundary = tuple(boundary)
         self._zero_padded = all(b == "dirichlet" for b in self.boundary)
+        out_channels = channels if out_channels is None else out_channels
         # conv_transpose weights are laid out (in_channels, out_channels, *kernel).
-        self.weight = nn.Parameter(torch.empty(channels, channels, *([kernel_size] * dim)))
-        self.bias = nn.Parameter(torch.empty(channels)) if bias else None
-        _init_(self.weight, self.bias, channels * kernel_size**dim)
+        self.weight = nn.Parameter(torch.empty(channels, out_channels, *([kernel_size] * dim)))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        _init_(self.weight, self.bias, out_channels * kernel_size**dim)
         self.channels_last = _weight_layout(self.weight, channels_last)
 
     def forward(self, x: torch.Tensor, fine_shape: Sequence[int]) -> torch.Tensor:
@@ -213,6 +217,7 @@ class Prolongation(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.weight.shape[0]}, kernel_size={self.kernel_size}, stride=2, "
+            f"{self.weight.shape[0]}, {self.weight.shape[1]}, kernel_size={self.kernel_size}, "
+            "stride=2, "
             f"boundary={self.boundary}, bias={self.bias is not None}"
         )

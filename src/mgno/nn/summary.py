@@ -9,19 +9,25 @@ from torch import nn
 
 from mgno.errors import InputError
 from mgno.nn.factory import build_model, count_parameters
-from mgno.nn.multigrid import level_shapes
+from mgno.nn.multigrid import level_shapes, level_widths
 from mgno.presets import lookup_preset
 
 
 def grid_tied_norm_parameters(config: dict[str, Any], grid: Sequence[int]) -> int:
-    """Affine weights a grid-tied LayerNorm([channels, *level grid]) after every
-    prolongation would add (the authors' Navier-Stokes/Helmholtz code, mgno's
-    ``norm="layer-grid"``) to a model with a per-channel norm. Zero for models
-    without a norm, and for those that have the grid-tied one already."""
+    """Affine weights a grid-tied LayerNorm([width, *level grid]) in place of the
+    per-channel norm would add (the authors' Navier-Stokes/Helmholtz code, mgno's
+    ``norm="layer-grid"``): after every prolongation (``norm_at="prolongation"``,
+    at each level's width) or on every layer's output (``norm_at="output"``).
+    Zero for models without a norm, and for those that have the grid-tied one already."""
     if config.get("norm", "none") in ("none", "layer-grid"):
         return 0
-    shapes = level_shapes(grid, config["levels"])[:-1]
-    per_layer = sum(2 * config["channels"] * _prod(s) - 2 * config["channels"] for s in shapes)
+    shapes = level_shapes(grid, config["levels"])
+    widths = level_widths(config["channels"], config.get("level_channels"), config["levels"])
+    if config.get("norm_at", "prolongation") == "output":
+        places = [(widths[0], shapes[0])]
+    else:
+        places = list(zip(widths, shapes, strict=True))[:-1]
+    per_layer = sum(2 * c * _prod(s) - 2 * c for c, s in places)
     return per_layer * config["layers"]
 
 
@@ -42,6 +48,7 @@ def summarize_model(model: nn.Module, grid: Sequence[int] | None = None) -> dict
         "in_channels": config.get("in_channels"),
         "out_channels": config.get("out_channels"),
         "channels": config.get("channels"),
+        "level_channels": config.get("level_channels"),
         "layers": config.get("layers"),
         "levels": config.get("levels"),
         "boundary": config.get("boundary"),
@@ -108,6 +115,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"channels     {summary['in_channels']} -> {summary['channels']} -> "
         f"{summary['out_channels']}"
     )
+    if summary.get("level_channels"):
+        lines[-1] += f"   (per level {' -> '.join(map(str, summary['level_channels']))})"
     lines.append(f"layers       {summary['layers']}")
     lines.append(f"levels       {summary['levels']}")
     if summary.get("level_grids"):
@@ -118,7 +127,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append(
         f"cycle        pre-smoothing {summary['pre_smooth']}, post-smoothing "
         f"{summary['post_smooth']}, "
-        f"restrict {cfg['restrict']}, bias {cfg['bias']}, norm {cfg['norm']}, skip {cfg['skip']}"
+        f"restrict {cfg['restrict']}, bias {cfg['bias']}, norm {cfg['norm']}"
+        f"{' on each output' if cfg.get('norm_at') == 'output' else ''}, skip {cfg['skip']}"
+        f"{', multigrid projection' if cfg.get('projection') == 'multigrid' else ''}"
     )
     train = summary.get("train", {})
     if train:

@@ -6,7 +6,9 @@ Three coefficient families (the data sets of the MgNO paper):
   ``N(0, (-Laplace + 9 I)^-2)`` (cosine basis, mean-free) is ``>= 0``, else ``3``;
 * ``"rough"`` -- the same with ``tau = 5`` and contrast 12 / 2;
 * ``"multiscale"`` -- ``prod_k (1 + 0.5 cos(a_k pi (x + y))) (1 + 0.5 sin(a_k pi
-  (y - 3 x)))`` with ``a_k ~ U[2^(k-1), 2^k]``, ``k = 1..K``.
+  (y - 3 x)))`` with ``a_k ~ U[2^(k-1), 2^k]``, ``k = 1..K``: the form of the
+  gamblet example behind the authors' ``mul_tri`` data; their K and law of
+  ``a_k`` are not confirmed (docs/data.md, "The multiscale Darcy coefficient").
 
 The coefficient is drawn and the problem solved on a fine grid of
 ``solve_resolution`` nodes per axis, then both are subsampled to the stored

@@ -63,11 +63,13 @@ def _presets() -> dict[str, Preset]:
         darcy_rough,
         darcy_smooth,
         helmholtz,
+        helmholtz_uniform,
         navier_stokes,
         pipe,
     )
 
-    modules = (darcy_smooth, darcy_rough, darcy_multiscale, navier_stokes, helmholtz, pipe)
+    modules = (darcy_smooth, darcy_rough, darcy_multiscale, navier_stokes, helmholtz, pipe,
+               helmholtz_uniform)
     return {m.PRESET.name: m.PRESET for m in modules}
 
 

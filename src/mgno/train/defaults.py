@@ -188,6 +188,8 @@ def _fit_levels(cfg: dict[str, Any], info: DatasetInfo, explicit: bool) -> None:
         counts = cfg.get(key)
         if isinstance(counts, list):
             cfg[key] = counts[: top - 1] + [counts[-1]]
+    if cfg.get("level_channels"):
+        cfg["level_channels"] = list(cfg["level_channels"])[:top]  # the finest widths
     cfg["levels"] = top
 
 
@@ -228,6 +230,11 @@ def build_model_config(
     _data_defaults(cfg, info, one_step_default=preset is None and task.one_step)
     if preset is not None and "boundary" not in overrides:
         _warn_boundary(cfg, info, preset)
+    if cfg.get("level_channels") and "level_channels" not in overrides:
+        from mgno.nn.mgno import scale_level_channels
+
+        cfg["level_channels"] = scale_level_channels(
+            cfg["level_channels"], overrides.get("channels"), overrides.get("levels"))
     cfg.update(overrides)
     if "boundary" in cfg and isinstance(cfg["boundary"], str):
         cfg["boundary"] = [cfg["boundary"]] * len(grid)
