@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, default=None, help="network width (24; quick 12)")
     p.add_argument("--layers", type=int, default=None, help="network layers (4; quick 3)")
     p.add_argument("--n-test", type=int, default=None, help="test coefficients (16; quick 4)")
+    p.add_argument("--test-grids", type=int, nargs="+", default=None,
+                   help="grids the solvers are compared on (default: the training grid; "
+                   "the network is convolutional and applies to any of them)")
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--maxiter", type=int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -240,11 +243,11 @@ def one_step_losses(net, size: dict, args) -> dict:
     return out
 
 
-def compare(net, size: dict, args) -> dict:
-    """Every solver on every test coefficient (median seconds and iterations)."""
+def compare(net, size: dict, args, grid: int) -> dict:
+    """Every solver on every test coefficient at ``grid`` (median seconds and iterations)."""
     import importlib.util
 
-    tests = coefficients(size["n_test"], size["grid"], args.seed + 1000)
+    tests = coefficients(size["n_test"], grid, args.seed + 1000)
     rows: dict[str, list] = {"learned": [], "mg": [], "jacobi": []}
     if importlib.util.find_spec("pyamg") is not None:
         rows["pyamg-sa"] = []
@@ -276,7 +279,9 @@ def main(argv=None) -> dict:
               "loss": args.loss,
               "tol": args.tol, "maxiter": args.maxiter, "training_curve": curve,
               "one_step_loss": one_step_losses(net, size, args),
-              "solvers": compare(net, size, args), "seconds": time.perf_counter() - t0,
+              "solvers": {str(g): compare(net, size, args, g)
+                          for g in (args.test_grids or [size["grid"]])},
+              "seconds": time.perf_counter() - t0,
               "command": " ".join(sys.argv), "machine": machine()}
     text = json.dumps(result, indent=2)
     if args.json:
