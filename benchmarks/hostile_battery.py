@@ -916,17 +916,35 @@ def killed(name, item, args, delay, again=None, check=None, what="", when=None, 
         if was_killed:
             os.killpg(p.pid, signal.SIGKILL)
         first = finish_proc(p, args, t0, 30)
+        # looked at before the rerun, which makes the output itself when it may
+        in_place = done is not None and done(w)
         p2 = ctx.cli(again or args, w)
         # a first run that finished before its kill point left a complete output:
         # the same command again must then refuse to replace it (no --force)
-        finished = again is None and ((not was_killed and first["rc"] == 0)
-                                      or (done is not None and done(w)))
+        finished = again is None and ((not was_killed and first["rc"] == 0) or in_place)
         verdicts = [classify(p2, BAD if finished else OK)]
         if check is not None:
             verdicts.append(check(ctx, w, p2))
         return verdicts, [first, p2]
 
     CASES.append(Case(name, item, fn, what))
+
+
+def _writing_seconds(ctx: Ctx, fx: Path) -> float:
+    """Seconds from the ``.partial`` file's appearance to the end of the ref3 command.
+
+    The kill points of ``kill-generate-*`` are fractions of this span (the
+    whole command's time also counts the interpreter's start, before any write).
+    """
+    out = fx / "ref3-again.h5"
+    p = ctx.popen(["generate", "darcy", *BIG, "--seed", "3", "--out", out.name], fx)
+    t0 = time.monotonic()
+    while p.poll() is None and not Path(str(out) + ".partial").exists():
+        time.sleep(0.01)
+    seen = time.monotonic()
+    p.wait(timeout=600)
+    out.unlink(missing_ok=True)
+    return max(0.05, round(time.monotonic() - seen, 2)) if seen > t0 else 0.05
 
 
 def _exists(*names):
@@ -939,7 +957,8 @@ def register_kills(seed: int) -> None:
     for k in range(6):
         frac = rng.uniform(0.0, 0.7)
         killed(f"kill-generate-{k}", "1", gen_big(),
-               lambda ctx, f=frac: f * ctx.fx["ref3_seconds"], when=_exists("out.h5.partial"),
+               lambda ctx, f=frac: f * ctx.fx["ref3_write_seconds"],
+               when=_exists("out.h5.partial"),
                check=check_against("ref3"), done=_exists("out.h5"),
                what=f"generate killed {frac:.2f} x its run time after the partial file "
                     "appears, rerun: equal to an uninterrupted run")
@@ -1137,6 +1156,7 @@ def build_fixtures(ctx: Ctx) -> None:
         ctx.fx[key] = fx / name
         ctx.fx[key + "_seconds"] = round(time.monotonic() - t0, 2)
     ctx.fx["ref3_bytes"] = (fx / "ref3.h5").stat().st_size
+    ctx.fx["ref3_write_seconds"] = _writing_seconds(ctx, fx)
     traj = fx / "traj.h5"
     _write_trajectories(traj)
     ctx.fx["traj"] = traj
