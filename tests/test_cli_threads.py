@@ -59,26 +59,3 @@ def test_a_resumed_run_keeps_its_recorded_threads(tmp_path, monkeypatch):
     assert main(["train", "--data", str(data), "--out", str(run), *TRAIN, "--resume"]) == 0
     assert torch.get_num_threads() == 1  # auto on resume: the run's own count
 
-
-PROBE = ("import os, sys\nfrom mgno.cli import main\ntry:\n    main(['--help'])\n"
-         "except SystemExit:\n    pass\n"
-         "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))\n")
-
-
-@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_command_line_asks_openmp_to_wait_passively_unless_told(given, expected):
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given is not None:
-        env["OMP_WAIT_POLICY"] = given
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                         text=True, check=True).stdout
-    assert out.split()[-2:] == ["False", expected]  # set before torch was loaded
-
-
-def test_passive_wait_is_not_claimed_once_torch_is_loaded():
-    env: dict[str, str] = {}
-    assert threads.prefer_passive_wait(env) is False and env == {}  # torch imported above

@@ -16,7 +16,6 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from mgno.errors import InputError, OutputFault
-from mgno.threads import prefer_passive_wait
 from mgno.vocab import (
     BOUNDARY_CONDITIONS,
     CARRY_MODES,
@@ -710,9 +709,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mgno`` console script; returns the exit status."""
-    # before anything imports torch (and with it OpenMP), for every verb and the
-    # bench's child processes, which inherit the environment
-    prefer_passive_wait(os.environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     runners = {name: run for name, _add, run in _VERBS}

@@ -3,7 +3,8 @@
 ``auto`` (the default) takes the cores this process may run on (its CPU
 affinity, which a batch scheduler or ``taskset`` narrows, not the number of
 cores the machine has), less the cores that other processes keep busy when
-the command starts (measured over 0.1 s from ``/proc/stat`` where it exists).
+the command starts (measured over 0.2 s from ``/proc/stat`` where it exists; a
+core counts from 0.7 of it taken).
 Fewer threads than cores is much faster on a machine that is doing something
 else: every parallel region of an OpenMP program waits for its slowest
 thread, and a thread that shares its core with another busy process is
@@ -16,7 +17,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
 
 from mgno.errors import InputError
@@ -73,7 +73,10 @@ def auto_threads() -> int:
     cores = available_cores()
     if cores == 1:
         return 1
-    return max(1, cores - int(busy_cores() + 0.5))
+    # a core counts as taken from 0.7 of it: a busy process takes ~1.0, while
+    # the kernel's and a VM's own work over the window came to ~0.5 here
+    # (benchmarks/RESULTS.md, "Speed beside a busy process")
+    return max(1, cores - int(busy_cores(0.2) + 0.3))
 
 
 def resolve_threads(value: int | str | None, *, option: str = "--threads") -> int:
@@ -133,26 +136,6 @@ def use_threads(value: int | str | None, *, option: str = "--threads") -> int:
     return n
 
 
-#: OpenMP's wait policy for the command line: idle threads sleep instead of spinning.
-WAIT_POLICY = "PASSIVE"
-
-
-def prefer_passive_wait(environ: MutableMapping[str, str]) -> bool:
-    """Set ``OMP_WAIT_POLICY`` to :data:`WAIT_POLICY` in ``environ`` unless the user set it.
-
-    A spinning OpenMP thread (the default) burns a core between parallel
-    regions; beside another busy process it takes turns with it, and every
-    region waits for the descheduled thread (docs/performance.md, measured in
-    ``benchmarks/bench_load.py``). OpenMP reads the variable once, when torch
-    loads it: call this before the first ``import torch``. Returns False,
-    changing nothing, when torch is already imported or the variable is set.
-    """
-    if "OMP_WAIT_POLICY" in environ or "torch" in sys.modules:
-        return False
-    environ["OMP_WAIT_POLICY"] = WAIT_POLICY
-    return True
-
-
 def parse_threads(text: str) -> int | str:
     """argparse ``type=`` for ``--threads``: an integer or ``auto`` (checked later)."""
     text = text.strip()
@@ -165,13 +148,11 @@ def parse_threads(text: str) -> int | str:
 
 
 __all__ = [
-    "WAIT_POLICY",
     "auto_threads",
     "available_cores",
     "busy_cores",
     "busy_fraction",
     "parse_threads",
-    "prefer_passive_wait",
     "resolve_threads",
     "use_threads",
 ]
