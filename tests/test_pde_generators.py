@@ -17,7 +17,7 @@ def _rngs(k, seed=0):
 def test_registry_names_and_aliases():
     names = list_pdes()
     for name in ("darcy-smooth", "darcy-rough", "darcy-multiscale", "poisson", "elliptic",
-                 "helmholtz", "navier-stokes", "burgers"):
+                 "helmholtz", "navier-stokes", "burgers", "pipe"):
         assert name in names
     assert get_pde("darcy").name == "darcy-smooth"
     assert get_pde("NS").name == "navier-stokes"
