@@ -553,6 +553,14 @@ def generate_dataset(
         keeps every sample written; the same command resumes).
     """
     plan = _plan(pde, n, resolution, seed, out, params, shard, batch_size, command, dtype)
+    device, workers, threads = _settle_resources(plan, device, workers, threads)
+    _write_locked(plan, workers, threads, device, progress, force)
+    return plan.out
+
+
+def _settle_resources(plan: _Plan, device: str | None, workers: int, threads: int | None
+                      ) -> tuple[str | None, int, int]:
+    """Check device, workers, threads, the output path and memory before anything is written."""
     if device is not None:
         device = str(choose_device(device))  # a device that does not exist: one line
     workers = _int_option(workers, "--workers", 1, 4 * (os.cpu_count() or 1))
@@ -562,8 +570,7 @@ def generate_dataset(
     plan.attrs["threads"] = threads
     _check_out(plan.out)
     _check_memory(plan, workers)
-    _write_locked(plan, workers, threads, device, progress, force)
-    return plan.out
+    return device, workers, threads
 
 
 def _write_locked(plan: _Plan, workers: int, threads: int, device, progress, force) -> None:
