@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hybrid_setup import FULL_NET, QUICK_NET, data_file, machine, trained_run  # noqa: E402
+from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, machine, trained_run  # noqa: E402
 
 #: The shifted test sets: name -> (generator parameters, grid factor).
 SHIFTS = {
@@ -148,10 +148,7 @@ def main(argv=None) -> dict:
               "shifts": {k: {"params": v[0], "grid_factor": v[1]} for k, v in SHIFTS.items()},
               "calibration": cal, **summary(rows), "seconds": time.perf_counter() - t0,
               "command": " ".join(sys.argv), "machine": machine()}
-    text = json.dumps(result, indent=2, default=float)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    emit(result, args.json)
     return result
 
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hybrid_setup import machine  # noqa: E402
+from hybrid_setup import emit, machine  # noqa: E402
 
 BOUNDARY = ("dirichlet", "dirichlet")
 
@@ -283,10 +283,7 @@ def main(argv=None) -> dict:
                           for g in (args.test_grids or [size["grid"]])},
               "seconds": time.perf_counter() - t0,
               "command": " ".join(sys.argv), "machine": machine()}
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    emit(result, args.json)
     return result
 
 

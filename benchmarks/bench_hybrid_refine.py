@@ -28,7 +28,6 @@ Quick (grids 33 and 65, a tiny run; seconds)::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hybrid_setup import FULL_NET, QUICK_NET, data_file, machine, trained_run  # noqa: E402
+from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, machine, trained_run  # noqa: E402
 from timing import all_seconds  # noqa: E402
 
 
@@ -158,10 +157,7 @@ def main(argv=None) -> dict:
     result = {"benchmark": "hybrid_refine", "quick": args.quick, "sizes": size,
               "run": str(run_dir), "grids": grids, "seconds": time.perf_counter() - t0,
               "command": " ".join(sys.argv), "machine": machine()}
-    text = json.dumps(result, indent=2, default=float)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    emit(result, args.json)
     return result
 
 

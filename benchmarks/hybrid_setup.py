@@ -62,3 +62,16 @@ def machine() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "mgno": __version__, "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
             "platform": platform.platform()}
+
+
+def emit(result: dict, json_path: Path | None) -> None:
+    """Print ``result`` as JSON and, with ``json_path``, write it there (temp file + rename)."""
+    import json
+
+    from mgno.atomic import atomic_write_text
+
+    text = json.dumps(result, indent=2, default=float)
+    if json_path is not None:
+        atomic_write_text(json_path, text + "\n")
+    print(text)
+

@@ -24,6 +24,8 @@ from pathlib import Path
 import h5py
 import pytest
 
+from helpers_cli import one_error_line as _one_error_line
+from helpers_cli import run_cli as _cli
 from helpers_train import TINY_NET, make_steady
 from mgno.cli import main
 from mgno.train import train
@@ -44,18 +46,6 @@ def made(tmp_path_factory):
     return {"data": data, "test": test, "run": run}
 
 
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _one_error_line(err: str) -> str:
-    """The single ``mgno: error:`` line of a refusal (and nothing else on stderr)."""
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, f"expected one stderr line, got {lines}"
-    assert lines[0].startswith("mgno: error: "), lines[0]
-    return lines[0]
 
 
 def _train_argv(data: Path, out: Path, epochs: int) -> list[str]:

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers_cli import one_error_line as _one_error_line
+from helpers_cli import run_cli as _cli
 from helpers_train import TINY_NET, make_steady, make_trajectories
-from mgno.cli import main
 from mgno.data.equation import rebuild_equation
 from mgno.data.generate import generate_dataset
 from mgno.data.schema import CHECK_DATASETS, open_dataset, read_arrays, write_steady
@@ -38,17 +39,6 @@ def made(tmp_path_factory):
     return {"tmp": tmp, "data": data, "test": test, "run": run}
 
 
-def _cli(argv, capsys) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, f"expected one stderr line, got {lines}"
-    assert lines[0].startswith("mgno: error: "), lines[0]
-    return lines[0]
 
 
 def _predict(made, out: Path, *extra) -> list:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers_cli import run_cli as _cli
 from helpers_train import TINY_NET, make_steady
-from mgno.cli import main
 from mgno.data.schema import open_dataset, read_arrays, write_steady
 from mgno.errors import InputError
 from mgno.nn.resolution import grid_record, grid_spacing, resample
@@ -153,11 +153,6 @@ def test_the_resampling_round_trip_is_exact_on_the_training_grid(runs):
         ref = pred.norm_out.decode(pred.model(pred.norm_in.encode(x.float())))
     assert torch.equal(y, ref)
 
-
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    rc = main(argv)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_cli_eval_says_the_strategy_on_stderr_and_keeps_json_clean(runs, capsys):
