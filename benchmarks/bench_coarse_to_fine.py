@@ -6,7 +6,11 @@ Usage (the full measurement: the ``cpu`` profile's Darcy task, 64x64 solved on
     nice -n 10 .venv/bin/python benchmarks/bench_coarse_to_fine.py \\
         --work /tmp/c2f --out benchmarks/results_coarse_to_fine_64.json
 
-and at 128x128 (solved on 255x255), optionally::
+The JSON is rewritten after every run (``"complete": false`` until the last);
+a stopped bench continues with the same command and ``--resume`` (a run
+stopped half-way must have its run directory removed first).
+
+At 128x128 (solved on 255x255), optionally::
 
     nice -n 10 .venv/bin/python benchmarks/bench_coarse_to_fine.py --resolution 128 \\
         --work /tmp/c2f128 --out benchmarks/results_coarse_to_fine_128.json
@@ -86,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="JSON file to write (refused if it exists)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of an existing --out (same data and recipe) "
+                        "and train only the missing ones")
     p.add_argument("--work", required=True, help="folder for the data and the run directories")
     p.add_argument("--quick", action="store_true",
                    help="33x33, 64/16/16 samples, 4 epochs, seed 0: a check that it all runs")
@@ -259,39 +266,74 @@ def machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mgno.atomic import atomic_write_json, check_replaceable
+    from mgno.atomic import check_replaceable
     from mgno.bench.data import data_paths, ensure_data
     from mgno.denormals import flush_denormals
     from mgno.errors import InputError
 
     args = parse_args(argv)
+    work, task = Path(args.work), data_task(args)
+    meta = {"command": " ".join(["benchmarks/bench_coarse_to_fine.py", *sys.argv[1:]]),
+            "data": dict(task.data.__dict__), "preset": PRESET,
+            "recipe": {**RECIPE, "epochs": args.epochs}, "machine": machine()}
     try:
-        check_replaceable(args.out, args.force)
+        runs = [] if not args.resume else finished_runs(args.out, meta)
+        if not args.resume:
+            check_replaceable(args.out, args.force)
     except InputError as err:
         print(f"bench_coarse_to_fine: error: {err}", file=sys.stderr)
         return 2
     flush_denormals()
     torch.set_num_threads(args.threads)
-    work, task = Path(args.work), data_task(args)
     ensure_data(work, task, device=None, progress=False, threads=args.threads)
     paths = data_paths(work, task)
-    meta = {"command": " ".join(["benchmarks/bench_coarse_to_fine.py", *sys.argv[1:]]),
-            "data": {**task.data.__dict__, "paths": [str(p) for p in paths]},
-            "preset": PRESET, "recipe": {**RECIPE, "epochs": args.epochs},
-            "machine": machine()}
-    runs = []
+    meta["data"]["paths"] = [str(p) for p in paths]
+    done = {(r["spec"], r["seed"]) for r in runs}
     for seed in args.seeds:
         for spec in args.runs:
+            if (spec, seed) in done:
+                continue
             runs.append(run_one(work, paths, spec, seed, args))
             print(f"{spec} seed {seed}: test rel. L2 {runs[-1]['test_rel_l2']:.4g}, "
                   f"{runs[-1]['train_seconds']:.0f} s", file=sys.stderr, flush=True)
-    score(runs, args.budget_seconds)
-    rows = summary(runs)
-    meta["machine"]["loadavg_end"] = list(os.getloadavg())
-    atomic_write_json(args.out, {"meta": meta, "summary": rows, "runs": runs})
+            save(args, meta, runs, complete=False)  # a stopped bench keeps what it finished
+    rows = save(args, meta, runs, complete=True)
     print(table(rows), file=sys.stderr)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def save(args: argparse.Namespace, meta: dict, runs: list[dict], complete: bool) -> list[dict]:
+    """Score the runs so far and write ``--out`` (temp file + rename); the summary rows."""
+    from mgno.atomic import atomic_write_json
+
+    score(runs, args.budget_seconds)
+    rows = summary(runs)
+    meta["machine"]["loadavg_end"] = list(os.getloadavg())
+    atomic_write_json(args.out, {"meta": meta, "complete": complete, "summary": rows,
+                                 "runs": runs})
+    return rows
+
+
+def finished_runs(out: str, meta: dict) -> list[dict]:
+    """The runs of an earlier ``--out`` to keep, refused when its data or recipe differ."""
+    import json
+
+    from mgno.errors import InputError
+
+    try:
+        old = json.loads(Path(out).read_text())
+        data = {k: v for k, v in old["meta"]["data"].items() if k != "paths"}
+        same = (data, old["meta"]["recipe"]) == (meta["data"], meta["recipe"])
+        runs = list(old["runs"])
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"--resume: {out} is not a results file of this bench ({err})") from None
+    if not same:
+        raise InputError(f"--resume: {out} was measured on other data or another recipe; "
+                         "expected the same --resolution, --samples and --epochs")
+    return runs
 
 
 if __name__ == "__main__":
