@@ -157,7 +157,7 @@ def test_inputs_of_the_wrong_channel_count_are_refused(files):
         rebuild_equation(info, np.ones((1, 1, 8, 9)))
 
 
-def test_helmholtz_data_satisfy_their_equation_and_refuse_refinement(tmp_path):
+def test_helmholtz_data_satisfy_their_equation_and_refine_to_it(tmp_path):
     path = generate_dataset("helmholtz", 2, 11, 0, tmp_path / "h.h5", progress=False,
                             params=["omega=20"], dtype=np.float64)
     info = open_dataset(path)
@@ -170,7 +170,12 @@ def test_helmholtz_data_satisfy_their_equation_and_refuse_refinement(tmp_path):
     np.testing.assert_allclose(eq.distance(u * bump).numpy(), _rel(u * bump, u).numpy(),
                                rtol=1e-8)
     assert float(eq.relative_residual(u * bump).min()) > 1e-4
-    assert equation_spec(info).name == "helmholtz"
-    with pytest.raises(InputError, match="no iterative solver to refine with") as err:
-        equation_spec(info, refine=True)
-    _one_line(err)
+    assert equation_spec(info, refine=True).refine_method == "fgmres-shifted-laplacian-mg"
+    sol = eq.solve(u * bump, tol=1e-9, maxiter=100)
+    assert bool(sol.converged.all()) and int(sol.iterations.min()) >= 1
+    np.testing.assert_allclose(sol.start_residual.numpy(),
+                               eq.relative_residual(u * bump).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(eq.relative_residual(sol.u).numpy(), sol.residual.numpy(),
+                               rtol=1e-6)
+    assert float(sol.residual.max()) <= 1e-9
+    assert float(_rel(sol.u, u).max()) < 1e-7

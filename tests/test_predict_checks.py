@@ -207,17 +207,22 @@ def test_a_run_without_validation_or_calibration_asks_for_one(made, tmp_path, ca
     assert (run / "calibration.json").is_file()
 
 
-def test_helmholtz_predictions_get_estimates_but_no_refinement(tmp_path, capsys):
+def test_helmholtz_predictions_get_estimates_and_refinement(tmp_path, capsys):
     data = generate_dataset("helmholtz", 8, 11, 0, tmp_path / "h.h5", progress=False,
                             params=["omega=20"])
     run = tmp_path / "run"
     train(data, run, epochs=1, batch_size=4, seed=0, model_overrides=dict(TINY_NET),
           progress=False, val_fraction=0.25, device="cpu")
     argv = ["predict", run, "--input", data, "--device", "cpu"]
-    rc, _, err = _cli([*argv, "--out", tmp_path / "p.h5", "--estimate", "--refine", "1e-6"],
-                      capsys)
-    assert rc == 2 and "no iterative solver" in _one_error_line(err)
-    assert not (tmp_path / "p.h5").exists()
+    rc, stdout, err = _cli([*argv, "--out", tmp_path / "p.h5", "--refine", "1e-7", "--json"],
+                           capsys)
+    assert rc == 0, err
+    refined = read_arrays(tmp_path / "p.h5", dtype=np.float64)
+    eq = rebuild_equation(open_dataset(data), refined["inputs"])
+    assert float(eq.relative_residual(refined["outputs"][:, 0]).max()) <= 1e-7
+    assert json.loads(stdout)["iterations"]["max"] >= 1
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        assert json.loads(f.attrs["checks"])["refine"]["method"] == "fgmres-shifted-laplacian-mg"
     rc, stdout, err = _cli([*argv, "--out", tmp_path / "q.h5", "--estimate", "--json"], capsys)
     assert rc == 0, err
     assert json.loads(stdout)["error_estimate"]["median"] > 0

@@ -57,9 +57,8 @@ def equation_spec(info: DatasetInfo, *, refine: bool = False) -> PDESpec:
         raise InputError(f"{where}: outputs have {info.out_channels} channels, expected 1 "
                          f"(the solution of {spec.name})")
     if refine and spec.refine_method is None:
-        raise InputError(f"{where}: {spec.name} has no iterative solver to refine with (its "
-                         "indefinite system needs GMRES with a shifted-Laplacian multigrid "
-                         "preconditioner, not implemented); expected --estimate alone")
+        raise InputError(f"{where}: {spec.name} has no iterative solver to refine with; "
+                         "expected --estimate alone")
     return spec
 
 

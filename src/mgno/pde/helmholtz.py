@@ -32,13 +32,15 @@ def wave_speed(rng: np.random.Generator, n: int, params: dict) -> np.ndarray:
     return float(params["c0"]) + np.tanh(g)
 
 
-def helmholtz_system(c: np.ndarray, params: dict) -> tuple[sp.csc_matrix, np.ndarray]:
-    """The discrete system ``A u = b`` for one wave speed ``c`` (n, n).
+def helmholtz_parts(c: np.ndarray, params: dict) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The pieces of ``A u = b`` for one wave speed ``c`` (n, n), nodes in C order.
 
     Returns
     -------
-    A : scipy.sparse.csc_matrix, shape (n * n, n * n)
-        Stiffness minus ``omega^2 / c^2`` times the lumped mass (real, symmetric, indefinite).
+    K : scipy.sparse.csr_matrix, shape (n * n, n * n)
+        Stiffness of ``-Laplace`` with Neumann boundaries (real, symmetric).
+    k2_mass : ndarray, shape (n * n,)
+        ``omega^2 / c^2`` times the lumped mass (dual cell areas).
     b : ndarray, shape (n * n,)
         The boundary flux on the top edge, times the dual boundary length.
     """
@@ -49,13 +51,26 @@ def helmholtz_system(c: np.ndarray, params: dict) -> tuple[sp.csc_matrix, np.nda
     w[0] = w[-1] = 0.5
     vol = np.outer(w, w).ravel() * h * h
     k2 = (float(params["omega"]) / np.asarray(c, dtype=np.float64).ravel()) ** 2
-    mat = (stiff - sp.diags(k2 * vol)).tocsc()
     x = np.linspace(0.0, 1.0, n)
     g = np.where((x >= params["source_lo"] - 1e-12) & (x <= params["source_hi"] + 1e-12),
                  float(params["flux"]), 0.0)
     rhs = np.zeros((n, n))
     rhs[:, -1] = g * h * w  # dual boundary length of the top-edge nodes
-    return mat, rhs.ravel()
+    return sp.csr_matrix(stiff), k2 * vol, rhs.ravel()
+
+
+def helmholtz_system(c: np.ndarray, params: dict) -> tuple[sp.csc_matrix, np.ndarray]:
+    """The discrete system ``A u = b`` for one wave speed ``c`` (n, n).
+
+    Returns
+    -------
+    A : scipy.sparse.csc_matrix, shape (n * n, n * n)
+        Stiffness minus ``omega^2 / c^2`` times the lumped mass (real, symmetric, indefinite).
+    b : ndarray, shape (n * n,)
+        See :func:`helmholtz_parts`.
+    """
+    stiff, k2_mass, rhs = helmholtz_parts(c, params)
+    return (stiff - sp.diags(k2_mass)).tocsc(), rhs
 
 
 def solve_helmholtz(c: np.ndarray, params: dict) -> np.ndarray:
@@ -83,4 +98,6 @@ def generate_helmholtz(
     return {"inputs": c[:, None], "outputs": u[:, None]}
 
 
-__all__ = ["generate_helmholtz", "helmholtz_system", "solve_helmholtz", "wave_speed"]
+__all__ = [
+    "generate_helmholtz", "helmholtz_parts", "helmholtz_system", "solve_helmholtz", "wave_speed",
+]

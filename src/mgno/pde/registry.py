@@ -65,7 +65,8 @@ class PDESpec:
         The parameters ``equation`` reads (a file must record them).
     refine_method : str or None
         The iterative solver that refines a prediction in ``equation``
-        (``"mg-pcg"``), or None when there is none (Helmholtz).
+        (``"mg-pcg"``; Helmholtz ``"fgmres-shifted-laplacian-mg"``), or None
+        when there is none.
     """
 
     name: str
@@ -316,7 +317,8 @@ def _specs() -> list[PDESpec]:
             default_resolution=101, batch_size=8,
             positive=("omega", "tau", "alpha", "n_modes", "c0"),
             nonnegative=("sigma",), cost=_helmholtz_cost, equation=_helmholtz_equation,
-            equation_params=("omega", "source_lo", "source_hi", "flux"), refine_method=None,
+            equation_params=("omega", "source_lo", "source_hi", "flux"),
+            refine_method="fgmres-shifted-laplacian-mg",
         ),
         PDESpec(
             "pipe", STEADY,

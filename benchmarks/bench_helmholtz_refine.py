@@ -1,0 +1,111 @@
+"""Helmholtz refinement: GMRES steps and time from starts of known error against a cold start.
+
+``mgno predict --refine`` on Helmholtz data runs flexible GMRES preconditioned
+by a multigrid V-cycle of the shifted Laplacian
+(:meth:`mgno.pde.equations.HelmholtzEquation.solve`). This script measures
+what a good start saves. It generates ``--n`` samples of the ``helmholtz``
+generator per grid (seed 600, the paper profiles' Helmholtz seed), and
+solves each system to every ``--tols`` from
+
+* zero (cold);
+* the exact discrete solution plus a smooth perturbation of relative L2 size
+  ``--start-errors`` (a Gaussian random field, the kind of error a trained
+  operator leaves; 1e-2 is the order of MgNO's error on this task in the paper);
+
+beside the sparse LU the generator solves with (``scipy.sparse.linalg.spsolve``).
+Times are per sample, median over the samples, one thread. Prints one JSON
+object (``--json FILE`` keeps it).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_helmholtz_refine.py --grids 51 101 --n 5 \\
+        --json benchmarks/results_helmholtz_refine.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hybrid_setup import emit, machine  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--grids", type=int, nargs="+", default=[51, 101])
+    p.add_argument("--n", type=int, default=5, help="samples per grid")
+    p.add_argument("--tols", type=float, nargs="+", default=[1e-4, 1e-6])
+    p.add_argument("--start-errors", type=float, nargs="+", default=[1e-1, 1e-2, 1e-3])
+    p.add_argument("--maxiter", type=int, default=600)
+    p.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def smooth_start(u: np.ndarray, error: float, seed: int) -> np.ndarray:
+    """``u`` (n, n) plus a smooth random field of relative L2 size ``error``."""
+    from mgno.pde.grf import gaussian_random_field
+
+    g = gaussian_random_field(1, u.shape, alpha=2.0, tau=3.0, sigma=1.0, basis="cosine",
+                              n_modes=64, rng=np.random.default_rng(seed))[0]
+    return u + error * np.linalg.norm(u) * g / np.linalg.norm(g)
+
+
+def one_grid(n: int, args: argparse.Namespace) -> dict:
+    """Every start and tolerance on ``args.n`` samples at ``n x n``."""
+    import scipy.sparse.linalg as spla
+
+    from mgno.pde.equations import HelmholtzEquation
+    from mgno.pde.helmholtz import wave_speed
+    from mgno.pde.registry import get_pde
+
+    params = dict(get_pde("helmholtz").defaults)
+    rng = np.random.default_rng(600)
+    c = np.stack([wave_speed(rng, n, params) for _ in range(args.n)])
+    eq = HelmholtzEquation(c, params)
+    t_lu, exact = [], []
+    for mat, b in eq.systems:
+        t0 = time.perf_counter()
+        exact.append(spla.spsolve(mat, b).reshape(n, n))
+        t_lu.append(time.perf_counter() - t0)
+    cells = []
+    for tol in args.tols:
+        for err in [None, *args.start_errors]:
+            its, secs, ok = [], [], []
+            for i in range(args.n):
+                start = None if err is None else smooth_start(exact[i], err, i)[None]
+                one = HelmholtzEquation(c[i:i + 1], params)
+                t0 = time.perf_counter()
+                sol = one.solve(start, tol=tol, maxiter=args.maxiter)
+                secs.append(time.perf_counter() - t0)
+                its.append(int(sol.iterations[0]))
+                ok.append(bool(sol.converged[0]))
+            cells.append({"tol": tol, "start_error": err, "iterations": its,
+                          "median_iterations": statistics.median(its),
+                          "median_seconds": statistics.median(secs), "converged": ok})
+            print(f"{n}x{n} tol {tol:g} start {err}: median {statistics.median(its)} steps, "
+                  f"{statistics.median(secs):.2f} s", file=sys.stderr, flush=True)
+    return {"grid": n, "samples": args.n, "lu_median_seconds": statistics.median(t_lu),
+            "cells": cells}
+
+
+def main(argv=None) -> int:
+    import torch
+
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    grids = [one_grid(n, args) for n in args.grids]
+    emit({"command": " ".join(["benchmarks/bench_helmholtz_refine.py", *sys.argv[1:]]),
+          "machine": machine(), "seconds": time.perf_counter() - t0, "grids": grids},
+         args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
