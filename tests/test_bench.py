@@ -403,6 +403,23 @@ def test_profile_data_generated_by_several_workers_and_fingerprinted(tmp_path):
         assert (fingerprint(again)["content_sha256"] == first) is same
 
 
+def test_generation_children_get_the_bench_threads_not_auto(tmp_path):
+    """``auto`` measures the load once: a child started on an idle machine took every
+    core and then crawled beside the bench's next job; the bench says how many."""
+    from mgno.bench.data import _generate_argv
+
+    task = Task("tiny", "tiny Darcy", DataSpec("darcy-smooth", 9, {}, 4, 2, 2, seed=5),
+                "darcy-smooth", {})
+
+    def threads_of(argv):
+        return argv[argv.index("--threads") + 1] if "--threads" in argv else None
+
+    path = tmp_path / "x.h5"
+    assert threads_of(_generate_argv(task, 0, path, None, 1, False, threads=1)) == "1"
+    assert threads_of(_generate_argv(task, 0, path, None, 2, False, threads=1)) == "2"
+    assert threads_of(_generate_argv(task, 0, path, None, 1, False)) is None
+
+
 def test_sigterm_to_the_bench_stops_its_children_first(tmp_path, files):
     """A bench killed with SIGTERM stops the running training, which keeps a checkpoint."""
     data, val, test = files

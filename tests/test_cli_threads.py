@@ -53,6 +53,7 @@ def test_a_resumed_run_keeps_its_recorded_threads(tmp_path, monkeypatch):
     assert main(["train", "--data", str(data), "--out", str(run), *TRAIN, "--threads", "1"]) == 0
     assert recorded_threads(run) == 1 == RunDir(run).read_config()["threads"]
     torch.set_num_threads(2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "available_cores", lambda: 4)  # auto alone would say 4
     monkeypatch.setattr(threads, "busy_cores", lambda interval=0.1: 0.0)
     assert threads.resolve_threads("auto") == 4

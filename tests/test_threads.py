@@ -19,6 +19,7 @@ def test_cores_are_the_affinity_not_the_machine():
 
 
 def test_auto_leaves_out_cores_that_other_work_keeps_busy(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(threads, "busy_cores", lambda *a: 0.1)
     assert resolve_threads(None) == 2 == resolve_threads("auto")
@@ -28,6 +29,18 @@ def test_auto_leaves_out_cores_that_other_work_keeps_busy(monkeypatch):
     assert resolve_threads("auto") == 1
     monkeypatch.setattr(threads, "busy_cores", lambda *a: 2.0)
     assert resolve_threads("auto") == 1  # never below one
+
+
+@pytest.mark.parametrize(("env", "expected"), [("1", 1), ("3", 3), ("16", 4), ("0", 4),
+                                               ("x", 4), ("", 4)])
+def test_auto_takes_no_more_than_omp_num_threads(monkeypatch, env, expected):
+    # a bench child (OMP_NUM_THREADS=1) on an idle machine took both cores with auto,
+    # then slowed ~10x when the bench's other job started (benchmarks/RESULTS.md)
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    monkeypatch.setattr(threads, "busy_cores", lambda *a: 0.0)
+    assert resolve_threads("auto") == expected
+    assert resolve_threads(2) == 2  # an explicit count is not capped
 
 
 def test_busy_fraction_from_two_stat_readings(tmp_path):

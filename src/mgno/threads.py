@@ -4,7 +4,8 @@
 affinity, which a batch scheduler or ``taskset`` narrows, not the number of
 cores the machine has), less the cores that other processes keep busy when
 the command starts (measured over 0.2 s from ``/proc/stat`` where it exists; a
-core counts from 0.7 of it taken).
+core counts from 0.7 of it taken), and never more than ``OMP_NUM_THREADS``
+where that is set.
 Fewer threads than cores is much faster on a machine that is doing something
 else: every parallel region of an OpenMP program waits for its slowest
 thread, and a thread that shares its core with another busy process is
@@ -68,9 +69,28 @@ def busy_cores(interval: float = 0.1, stat: str | os.PathLike = "/proc/stat") ->
     return busy_fraction(before, after, cpus)
 
 
+def env_thread_cap() -> int | None:
+    """``OMP_NUM_THREADS`` when it is a positive integer, else None.
+
+    A scheduler, a parent process (``mgno bench`` sets it for its children) or
+    the user said how many threads a process gets: ``auto`` never takes more.
+    """
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", "").strip())
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
 def auto_threads() -> int:
-    """``--threads auto``: the available cores less those other work keeps busy (at least 1)."""
-    cores = available_cores()
+    """``--threads auto``: the available cores less those other work keeps busy (at least 1).
+
+    Never more than ``OMP_NUM_THREADS`` where that is set (:func:`env_thread_cap`):
+    ``auto`` decides once, at the start, and a process that took both cores of
+    an idle machine slows down about tenfold when other work arrives later
+    (benchmarks/RESULTS.md, issue 17), so a parent's explicit count wins.
+    """
+    cores = min(available_cores(), env_thread_cap() or available_cores())
     if cores == 1:
         return 1
     # a core counts as taken from 0.7 of it: a busy process takes ~1.0, while

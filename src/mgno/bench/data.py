@@ -107,7 +107,7 @@ def _hash_values(h: Any, ds: Any) -> None:
 
 
 def _generate_argv(task: Task, split: int, path: Path, device: str | None, workers: int,
-                   progress: bool) -> list[str]:
+                   progress: bool, threads: int | None = None) -> list[str]:
     assert task.data is not None
     g = task.data.generator(split)
     argv = ["generate", g["pde"], "--n", str(g["n"]), "--resolution", str(g["resolution"]),
@@ -118,6 +118,8 @@ def _generate_argv(task: Task, split: int, path: Path, device: str | None, worke
         argv += ["--device", device]
     elif workers > 1:
         argv += ["--workers", str(workers)]
+    if threads:  # not auto: it measures the load once, before the other jobs start
+        argv += ["--threads", str(threads * max(1, workers))]
     if not progress:
         argv.append("--no-progress")
     return argv
@@ -224,7 +226,7 @@ def ensure_data(
         if deadline is not None and time.monotonic() >= deadline:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        argv = _generate_argv(task, split, path, device, workers, progress)
+        argv = _generate_argv(task, split, path, device, workers, progress, threads)
         code, _usage, stopped = run_process(
             [sys.executable, "-m", "mgno.cli", *argv], child_env(threads), deadline)
         if stopped:
