@@ -270,6 +270,8 @@ def test_cpu_profile_runs_navier_stokes_ten_to_ten_beside_ns2(tmp_path):
     assert ns10.data.split_sizes() == ns.data.split_sizes() == (100, 10, 20)
     assert (ns10.data.pde, ns10.data.resolution, ns10.data.seed) == ("navier-stokes", 64, 210)
     assert ns10.data.params["nu"] == 1e-5 and ns10.data.params["T"] == 20.0
+    # one task, two profiles: the cpu profile's ns10 is the paper-cpu profile's
+    assert ns10 == {t.name: t for t in get_profile("paper-cpu")}["ns10"]
     cfg = TrainConfig.from_dict({**get_preset(ns10.preset)["train"], **ns10.train})
     frames = int(ns10.data.params["T"]) + 1 - cfg.start_frame  # t = 1..20 (record_every 1)
     assert (cfg.protocol, cfg.steps_in, cfg.steps_out, frames) == ("10-10", 10, 10, 20)

@@ -135,28 +135,9 @@ def _cpu_profile(quick: bool) -> list[Task]:
             None, {**recipe, "batch_size": 8, "loss": "rel_l2"}, unet,
         ),
     ]
-    if not quick:  # after ns: the paper's other NS protocol, beside NS2
-        tasks.insert(2, _ns10_task(res, n_ns, {**recipe, "batch_size": 10}, unet))
+    if not quick:  # after ns: the paper's other NS protocol, the paper-cpu profile's task
+        tasks.insert(2, _paper_flows(PAPER_CPU, unet)[1])
     return tasks
-
-
-def _ns10_task(res: int, counts: tuple[int, int, int], recipe: dict[str, Any],
-               models: dict[str, dict[str, Any]]) -> Task:
-    """Navier-Stokes nu=1e-5, the paper's 10 -> 10 protocol: frames 1..10 in, 11..20 out.
-
-    The window of 10 frames enters as channels and the next frame comes out,
-    rolled out 10 times (the FNO-2D protocol); the error is the rel. L2 over
-    the 10 predicted frames. ``T = 20`` stores frames ``t = 0..20``; the
-    navier-stokes preset's ``start_frame`` 1 leaves out the initial field.
-    """
-    return Task(
-        "ns10", f"Navier-Stokes nu=1e-5 {res}x{res}, 10 -> 10 frames (t = 1..10 -> 11..20)",
-        DataSpec("navier-stokes", res, {"nu": 1e-5, "T": 20.0, "solve_resolution": 256},
-                 *counts, seed=210),
-        "navier-stokes",
-        {**recipe, "protocol": "10-10", "steps_in": 10, "steps_out": 10, "start_frame": 1},
-        models,
-    )
 
 
 def _gpu_profile() -> list[Task]:
