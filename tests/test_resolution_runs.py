@@ -16,7 +16,7 @@ from mgno.errors import InputError
 from mgno.nn.resolution import grid_record, grid_spacing, resample
 from mgno.train import evaluate, load_run, predict, train
 from mgno.train.checkpoint import read_safetensors
-from mgno.train.evaluate import describe_run_transfer, recorded_training_grid
+from mgno.train.loaded_run import describe_run_transfer, recorded_training_grid
 
 TRAIN_GRID = 16
 

@@ -319,7 +319,7 @@ def _add_strategy(p: argparse.ArgumentParser) -> None:
 
 def _say_transfer(run_dir: str, data: str, strategy: str) -> None:
     """Print, on stderr, how the run is applied when the data grid is not the training grid."""
-    from mgno.train.evaluate import describe_run_transfer
+    from mgno.train.loaded_run import describe_run_transfer
 
     line = describe_run_transfer(run_dir, data, strategy)
     if line is not None:

@@ -38,7 +38,7 @@ from torch import nn
 from mgno.atomic import atomic_path
 from mgno.errors import InputError
 from mgno.lock import lock_holder
-from mgno.train.evaluate import LoadedRun, load_run
+from mgno.train.loaded_run import LoadedRun, load_run
 from mgno.train.run_dir import RunDir
 
 FORMATS = ("onnx", "pt2")

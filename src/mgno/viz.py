@@ -20,7 +20,7 @@ from mgno.data.schema import open_dataset
 from mgno.errors import InputError
 from mgno.figures import new_figure as _figure
 from mgno.figures import plot_fields
-from mgno.train.evaluate import check_data_fits, load_run
+from mgno.train.loaded_run import check_data_fits, load_run
 from mgno.train.outputs import new_output
 from mgno.train.run_dir import RunDir
 

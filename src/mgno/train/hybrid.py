@@ -1,7 +1,7 @@
 """Predictions checked against their equation: residuals, calibrated error estimates, refinement.
 
 The numerics behind ``mgno predict --estimate`` and ``--refine`` (the run and
-file handling is in :mod:`mgno.train.evaluate`). Every function takes the
+file handling is in :mod:`mgno.train.checked`). Every function takes the
 discrete equation of the data (:func:`mgno.data.equation.rebuild_equation`)
 and predictions on its grid.
 
