@@ -14,10 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mgno.data.schema import (
-    DatasetInfo,
-    open_dataset,
-)
+from mgno.data.schema import DatasetInfo, open_dataset
 from mgno.errors import InputError
 from mgno.train.config import TrainConfig
 from mgno.train.distributed import choose_device
