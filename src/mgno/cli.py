@@ -383,7 +383,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    "RUN_DIR/calibration.json (default: the cached calibration, else the run's "
                    "validation data)")
     g.add_argument("--refine", default=None, metavar="TOL",
-                   help="iterate multigrid-CG from each prediction to relative residual TOL "
+                   help="iterate the equation's solver (multigrid-CG; Helmholtz: GMRES with a "
+                   "shifted-Laplacian multigrid) from each prediction to relative residual TOL "
                    "(0 < TOL < 1) and write the refined fields (float64)")
     g.add_argument("--refine-maxiter", type=int, default=None, metavar="N",
                    help="most iterations of --refine (default 200); a sample that misses TOL "

@@ -52,14 +52,15 @@ DISTANCE_TOL, DISTANCE_MAXITER = 1e-3, 20
 
 @dataclass
 class Solution:
-    """Outcome of :meth:`EllipticEquation.solve`.
+    """Outcome of :meth:`EllipticEquation.solve` and :meth:`HelmholtzEquation.solve`.
 
     Attributes
     ----------
     u : Tensor, shape (B, *grid), float64
         The solutions on the stored nodes.
     iterations : Tensor, shape (B,), int64
-        Multigrid-CG iterations each sample took (0 when the start already met ``tol``).
+        Krylov iterations each sample took (multigrid-CG, or GMRES steps for
+        Helmholtz; 0 when the start already met ``tol``).
     residual : Tensor, shape (B,), float64
         Relative residual reached.
     converged : Tensor, shape (B,), bool

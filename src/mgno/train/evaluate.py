@@ -169,7 +169,8 @@ def predict(
     (``docs/hybrid.md``): ``estimate`` adds per-sample residuals, indicators,
     estimates calibrated on ``calibrate`` (default: the cache, else the run's
     validation data; :func:`calibrate`) and flags; ``refine`` (``0 < refine <
-    1``) iterates multigrid-CG from each prediction to that relative residual
+    1``) iterates the equation's solver (multigrid-CG; Helmholtz: GMRES with a
+    shifted-Laplacian multigrid) from each prediction to that relative residual
     and writes the refined fields in float64 (:class:`~mgno.errors.NotConverged`,
     nothing written, if one misses it in ``refine_maxiter`` iterations).
     """

@@ -202,11 +202,14 @@ class Refinement:
 
 
 def refine(eq, start: np.ndarray | None, tol: float, maxiter: int = REFINE_MAXITER) -> Refinement:
-    """Iterate the equation's multigrid-CG solver from ``start`` to relative residual ``tol``.
+    """Iterate the equation's solver from ``start`` to relative residual ``tol``.
+
+    Multigrid-CG for the elliptic equations, flexible GMRES with a
+    shifted-Laplacian V-cycle for Helmholtz (``PDESpec.refine_method``).
 
     Parameters
     ----------
-    eq : EllipticEquation
+    eq : EllipticEquation or HelmholtzEquation
         The discrete equation (:func:`mgno.data.equation.rebuild_equation`).
     start : ndarray, shape (N, 1, *grid), or None
         Initial guesses (predictions); None starts from zero (a cold start).
