@@ -183,8 +183,9 @@ def run_one(work: Path, paths: tuple, spec: str, seed: int, args: argparse.Names
     recipe = {**RECIPE, "epochs": args.epochs, **run["recipe"], "seed": seed}
     out = work / "runs" / f"{spec.replace(':', '_').replace(',', '_')}_s{seed}"
     if out.exists():
-        raise SystemExit(f"bench_coarse_to_fine: error: {out} exists; expected a new --work "
-                         "or the old runs moved away")
+        raise SystemExit(f"bench_coarse_to_fine: error: {out} exists but has no record in "
+                         "--out (a run stopped half-way, or another bench's); expected it "
+                         "removed, or a new --work")
     curve_cb = test_curve_callback(paths[2])
     load0, t0 = os.getloadavg(), time.perf_counter()
     result = train(paths[0], out, val=paths[1], preset=PRESET, model=run["family"],
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     work, task = Path(args.work), data_task(args)
     meta = {"command": " ".join(["benchmarks/bench_coarse_to_fine.py", *sys.argv[1:]]),
             "data": dict(task.data.__dict__), "preset": PRESET,
-            "recipe": {**RECIPE, "epochs": args.epochs}, "machine": machine()}
+            "recipe": {**RECIPE, "epochs": args.epochs}, "threads": args.threads,
+            "machine": machine()}
     try:
         runs = [] if not args.resume else finished_runs(args.out, meta)
         if not args.resume:
@@ -294,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             if (spec, seed) in done:
                 continue
             runs.append(run_one(work, paths, spec, seed, args))
+            done.add((spec, seed))
             print(f"{spec} seed {seed}: test rel. L2 {runs[-1]['test_rel_l2']:.4g}, "
                   f"{runs[-1]['train_seconds']:.0f} s", file=sys.stderr, flush=True)
             save(args, meta, runs, complete=False)  # a stopped bench keeps what it finished
@@ -324,15 +327,17 @@ def finished_runs(out: str, meta: dict) -> list[dict]:
     try:
         old = json.loads(Path(out).read_text())
         data = {k: v for k, v in old["meta"]["data"].items() if k != "paths"}
-        same = (data, old["meta"]["recipe"]) == (meta["data"], meta["recipe"])
+        same = (data, old["meta"]["recipe"], old["meta"].get("threads", 1)) == (
+            meta["data"], meta["recipe"], meta["threads"])
         runs = list(old["runs"])
     except FileNotFoundError:
         return []
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise InputError(f"--resume: {out} is not a results file of this bench ({err})") from None
     if not same:
-        raise InputError(f"--resume: {out} was measured on other data or another recipe; "
-                         "expected the same --resolution, --samples and --epochs")
+        raise InputError(f"--resume: {out} was measured on other data, another recipe or "
+                         "another thread count; expected the same --resolution, --samples, "
+                         "--epochs and --threads")
     return runs
 
 

@@ -4,8 +4,10 @@
 by a multigrid V-cycle of the shifted Laplacian
 (:meth:`mgno.pde.equations.HelmholtzEquation.solve`). This script measures
 what a good start saves. It generates ``--n`` samples of the ``helmholtz``
-generator per grid (seed 600, the paper profiles' Helmholtz seed), and
-solves each system to every ``--tols`` from
+generator per grid (wave speeds drawn one after another from
+``numpy.random.default_rng(600)``: not the samples of a data file), and
+solves each system to every ``--tols``, beside the sparse LU the generator
+solves with (``scipy.sparse.linalg.spsolve``), from
 
 * zero (cold);
 * ``smooth``: the exact discrete solution plus a smooth perturbation of
@@ -17,16 +19,22 @@ solves each system to every ``--tols`` from
   wave number, where the shifted-Laplacian preconditioner is weakest. Its
   relative L2 size is measured and reported.
 
-The paper's MgNO error on this task is about 1e-3 to 1e-2 (rel. L2).
+The paper's MgNO error on this task is 0.71e-2 (rel. L2, ../shared/PAPER.md).
+``--shift`` and ``--restart`` change the preconditioner's shift and GMRES's
+restart length (the defaults are the library's).
 
-beside the sparse LU the generator solves with (``scipy.sparse.linalg.spsolve``).
-Times are per sample, median over the samples, one thread. Prints one JSON
-object (``--json FILE`` keeps it).
+Times are per sample, median over the samples, one thread (torch's and, with
+the environment below, BLAS's). Prints one JSON object (``--json FILE`` keeps it).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_helmholtz_refine.py --grids 51 101 --n 5 \\
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python \\
+        benchmarks/bench_helmholtz_refine.py --grids 51 101 --n 5 \\
         --json benchmarks/results_helmholtz_refine.json
+    # the textbook shift, and a restarted GMRES, cold starts only:
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python \\
+        benchmarks/bench_helmholtz_refine.py --grids 51 101 --n 5 --tols 1e-6 \\
+        --start-errors --medium-errors --shift 0.5 --json OUT.json
 """
 
 from __future__ import annotations
@@ -48,8 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grids", type=int, nargs="+", default=[51, 101])
     p.add_argument("--n", type=int, default=5, help="samples per grid")
     p.add_argument("--tols", type=float, nargs="+", default=[1e-4, 1e-6])
-    p.add_argument("--start-errors", type=float, nargs="+", default=[1e-1, 1e-2, 1e-3])
-    p.add_argument("--medium-errors", type=float, nargs="+", default=[1e-3, 1e-4, 1e-5])
+    p.add_argument("--start-errors", type=float, nargs="*", default=[1e-1, 1e-2, 1e-3])
+    p.add_argument("--medium-errors", type=float, nargs="*", default=[1e-3, 1e-4, 1e-5])
+    p.add_argument("--shift", type=float, default=None, help="default: the library's SHIFT")
+    p.add_argument("--restart", type=int, default=None, help="default: the library's RESTART")
     p.add_argument("--maxiter", type=int, default=600)
     p.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     return p.parse_args(argv)
@@ -84,6 +94,11 @@ def _starts(c, exact, params, args):
     return out
 
 
+def solver_options(args: argparse.Namespace) -> dict:
+    """``shift`` / ``restart`` of :meth:`HelmholtzEquation.solve`, where given."""
+    return {k: v for k, v in (("shift", args.shift), ("restart", args.restart)) if v is not None}
+
+
 def one_grid(n: int, args: argparse.Namespace) -> dict:
     """Every start and tolerance on ``args.n`` samples at ``n x n``."""
     import scipy.sparse.linalg as spla
@@ -109,7 +124,7 @@ def one_grid(n: int, args: argparse.Namespace) -> dict:
                 one = HelmholtzEquation(c[i:i + 1], params)
                 t0 = time.perf_counter()
                 sol = one.solve(None if starts is None else starts[i:i + 1], tol=tol,
-                                maxiter=args.maxiter)
+                                maxiter=args.maxiter, **solver_options(args))
                 secs.append(time.perf_counter() - t0)
                 its.append(int(sol.iterations[0]))
                 ok.append(bool(sol.converged[0]))
@@ -130,12 +145,17 @@ def one_grid(n: int, args: argparse.Namespace) -> dict:
 def main(argv=None) -> int:
     import torch
 
+    from mgno.pde.krylov import RESTART
+    from mgno.pde.shifted_laplacian import SHIFT
+
     args = parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     grids = [one_grid(n, args) for n in args.grids]
     emit({"command": " ".join(["benchmarks/bench_helmholtz_refine.py", *sys.argv[1:]]),
-          "machine": machine(), "seconds": time.perf_counter() - t0, "grids": grids},
+          "machine": machine(), "seconds": time.perf_counter() - t0, "grids": grids,
+          "solver": {"shift": args.shift if args.shift is not None else SHIFT,
+                     "restart": args.restart if args.restart is not None else RESTART}},
          args.json)
     return 0
 

@@ -405,21 +405,30 @@ def test_profile_data_generated_by_several_workers_and_fingerprinted(tmp_path):
         assert (fingerprint(again)["content_sha256"] == first) is same
 
 
-def test_generation_children_get_the_bench_threads_not_auto(tmp_path):
+def test_generation_children_get_the_bench_threads_not_auto(tmp_path, monkeypatch):
     """``auto`` measures the load once: a child started on an idle machine took every
     core and then crawled beside the bench's next job; the bench says how many."""
-    from mgno.bench.data import _generate_argv
+    import mgno.bench.data as bench_data
 
     task = Task("tiny", "tiny Darcy", DataSpec("darcy-smooth", 9, {}, 4, 2, 2, seed=5),
                 "darcy-smooth", {})
+    calls = []
 
-    def threads_of(argv):
-        return argv[argv.index("--threads") + 1] if "--threads" in argv else None
+    def fake_run(argv, env, deadline):
+        calls.append((argv, env))
+        Path(argv[argv.index("--out") + 1]).write_bytes(b"")  # "generated"
+        return 0, None, False
 
-    path = tmp_path / "x.h5"
-    assert threads_of(_generate_argv(task, 0, path, None, 1, False, threads=1)) == "1"
-    assert threads_of(_generate_argv(task, 0, path, None, 2, False, threads=1)) == "2"
-    assert threads_of(_generate_argv(task, 0, path, None, 1, False)) is None
+    monkeypatch.setattr(bench_data, "run_process", fake_run)
+    monkeypatch.setattr(bench_data, "_check_existing", lambda path, *a: path.is_file())
+    for workers, expected in ((1, "1"), (2, "2")):
+        calls.clear()
+        assert ensure_data(tmp_path / str(workers), task, device=None, progress=False,
+                           threads=1, workers=workers)
+        assert len(calls) == 3
+        for argv, env in calls:
+            assert argv[argv.index("--threads") + 1] == expected
+            assert env["OMP_NUM_THREADS"] == "1"
 
 
 def test_sigterm_to_the_bench_stops_its_children_first(tmp_path, files):

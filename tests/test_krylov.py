@@ -51,6 +51,31 @@ def test_fgmres_from_the_solution_takes_no_step_and_reports_a_miss():
     assert missed.start_residual == pytest.approx(1.0)
 
 
+def test_fgmres_counts_steps_across_restarts_and_stops_at_maxiter():
+    mat = _nonsymmetric(80, 5)
+    b = np.ones(80)
+    res = fgmres(mat.__matmul__, b, lambda r: r, tol=1e-30, maxiter=7, restart=3)
+    assert res.iterations == 7 and not res.converged
+
+
+def test_fgmres_solves_a_complex_matrix_with_a_real_right_hand_side():
+    mat = (_nonsymmetric(60, 6) + 0.5j * sp.eye(60)).tocsr()
+    b = np.ones(60)
+    res = fgmres(mat.__matmul__, b, lambda r: r / mat.diagonal(), tol=1e-10, maxiter=300)
+    assert res.converged and np.iscomplexobj(res.x)
+    assert np.linalg.norm(b - mat @ res.x) <= 1e-10 * np.linalg.norm(b)
+
+
+def test_fgmres_edge_cases_end_instead_of_hanging_or_raising():
+    mat = _nonsymmetric(30, 7)
+    zero = fgmres(mat.__matmul__, np.zeros(30), lambda r: r, x0=np.ones(30))
+    assert zero.converged and zero.iterations == 0 and not zero.x.any()
+    stalled = fgmres(mat.__matmul__, np.ones(30), lambda r: 0 * r, tol=1e-8, maxiter=50)
+    assert not stalled.converged and stalled.iterations <= 50
+    with pytest.raises(ValueError, match="restart"):
+        fgmres(mat.__matmul__, np.ones(30), lambda r: r, restart=0)
+
+
 @pytest.mark.parametrize("n", [3, 5, 17])
 def test_interpolation_is_exact_on_linear_functions(n):
     p = interpolation_1d(n)

@@ -31,7 +31,7 @@ def test_auto_leaves_out_cores_that_other_work_keeps_busy(monkeypatch):
     assert resolve_threads("auto") == 1  # never below one
 
 
-@pytest.mark.parametrize(("env", "expected"), [("1", 1), ("3", 3), ("16", 4), ("0", 4),
+@pytest.mark.parametrize(("env", "expected"), [("1", 1), ("3", 3), ("16", 4), ("0", 4), ("2,1", 2),
                                                ("x", 4), ("", 4)])
 def test_auto_takes_no_more_than_omp_num_threads(monkeypatch, env, expected):
     # a bench child (OMP_NUM_THREADS=1) on an idle machine took both cores with auto,

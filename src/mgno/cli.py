@@ -387,7 +387,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    "shifted-Laplacian multigrid) from each prediction to relative residual TOL "
                    "(0 < TOL < 1) and write the refined fields (float64)")
     g.add_argument("--refine-maxiter", type=int, default=None, metavar="N",
-                   help="most iterations of --refine (default 200); a sample that misses TOL "
+                   help="most iterations of --refine (default 200; Helmholtz 500); a sample "
+                   "that misses TOL "
                    "stops the command (exit 3), nothing written")
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -395,10 +396,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _run_predict(args: argparse.Namespace) -> int:
     from mgno.errors import NotConverged
     from mgno.train import predict, prediction_checks
-    from mgno.train.hybrid import REFINE_MAXITER
 
     _say_transfer(args.run_dir, args.input, args.strategy)
-    maxiter = REFINE_MAXITER if args.refine_maxiter is None else args.refine_maxiter
     if args.refine_maxiter is not None and args.refine is None:
         raise InputError(f"--refine-maxiter {args.refine_maxiter}: limits --refine, which was "
                          "not given; expected --refine TOL with it")
@@ -406,7 +405,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         path = predict(args.run_dir, args.input, args.out, batch_size=args.batch_size,
                        device=args.device, strategy=args.strategy, start_frame=args.start_frame,
                        force=args.force, estimate=args.estimate, calibrate=args.calibrate,
-                       refine=args.refine, refine_maxiter=maxiter)
+                       refine=args.refine, refine_maxiter=args.refine_maxiter)
     except NotConverged as err:
         print(f"mgno: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_NOT_CONVERGED

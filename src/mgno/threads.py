@@ -75,8 +75,8 @@ def env_thread_cap() -> int | None:
     A scheduler, a parent process (``mgno bench`` sets it for its children) or
     the user said how many threads a process gets: ``auto`` never takes more.
     """
-    try:
-        n = int(os.environ.get("OMP_NUM_THREADS", "").strip())
+    try:  # "4,2" (nested levels) caps the outer level at 4
+        n = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip())
     except ValueError:
         return None
     return n if n >= 1 else None
@@ -172,6 +172,7 @@ __all__ = [
     "available_cores",
     "busy_cores",
     "busy_fraction",
+    "env_thread_cap",
     "parse_threads",
     "resolve_threads",
     "use_threads",

@@ -119,7 +119,7 @@ def _generate_argv(task: Task, split: int, path: Path, device: str | None, worke
     elif workers > 1:
         argv += ["--workers", str(workers)]
     if threads:  # not auto: it measures the load once, before the other jobs start
-        argv += ["--threads", str(threads * max(1, workers))]
+        argv += ["--threads", str(threads * (workers if not device and workers > 1 else 1))]
     if not progress:
         argv.append("--no-progress")
     return argv

@@ -41,8 +41,8 @@ import torch
 
 from mgno.pde.elliptic import elliptic_system
 from mgno.pde.helmholtz import helmholtz_parts
-from mgno.pde.krylov import fgmres
-from mgno.pde.shifted_laplacian import ShiftedLaplacianMG
+from mgno.pde.krylov import RESTART, fgmres
+from mgno.pde.shifted_laplacian import SHIFT, ShiftedLaplacianMG
 from mgno.pde.solvers import Multigrid, mg_pcg
 
 #: Relative tolerance to which :meth:`EllipticEquation.distance` solves the
@@ -246,7 +246,8 @@ class HelmholtzEquation:
             out.append(np.linalg.norm(ui - u_h) / max(np.linalg.norm(u_h), 1e-300))
         return torch.tensor(out, dtype=torch.float64)
 
-    def solve(self, x0=None, *, tol: float = 1e-8, maxiter: int = 200) -> Solution:
+    def solve(self, x0=None, *, tol: float = 1e-8, maxiter: int = 500, shift: float = SHIFT,
+              restart: int = RESTART) -> Solution:
         """Flexible GMRES with the shifted-Laplacian V-cycle, per sample, to ``tol``.
 
         Parameters
@@ -256,7 +257,11 @@ class HelmholtzEquation:
         tol : float
             Relative residual ``||b - A u|| / ||b||`` to reach.
         maxiter : int
-            Most GMRES steps (restarted every :data:`~mgno.pde.krylov.RESTART`).
+            Most GMRES steps.
+        shift : float
+            Imaginary part of the shift (:data:`~mgno.pde.shifted_laplacian.SHIFT`).
+        restart : int
+            GMRES steps between restarts (:data:`~mgno.pde.krylov.RESTART`).
 
         Returns
         -------
@@ -267,8 +272,9 @@ class HelmholtzEquation:
         results = []
         for (stiff, k2m, _b), (mat, b), start in zip(self.parts, self.systems, starts,
                                                       strict=True):
-            mg = ShiftedLaplacianMG(stiff, k2m, self._shape)
-            results.append(fgmres(mat.__matmul__, b, mg, x0=start, tol=tol, maxiter=maxiter))
+            mg = ShiftedLaplacianMG(stiff, k2m, self._shape, shift=shift)
+            results.append(fgmres(mat.__matmul__, b, mg, x0=start, tol=tol, maxiter=maxiter,
+                                  restart=restart))
         u = np.stack([r.x for r in results]).reshape(len(results), *self._shape)
         return Solution(
             u=torch.as_tensor(u), converged=torch.tensor([r.converged for r in results]),

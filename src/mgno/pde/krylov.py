@@ -11,12 +11,14 @@ real solution then keeps the real part, whose residual is never larger.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Krylov vectors kept before a restart (memory: RESTART x N complex numbers).
+#: Krylov vectors kept before a restart (memory: about 2 RESTART N complex numbers,
+#: allocated for min(RESTART, maxiter) steps).
 #: Restarts hurt the near-resonant Helmholtz systems badly: GMRES(60) stalled
 #: where full GMRES converged in under 350 steps.
 RESTART = 300
@@ -58,7 +60,12 @@ def _givens(a: complex, b: complex) -> tuple[float, complex]:
 
 
 def _cycle(matvec, precond, r, beta, m, goal):
-    """One restart cycle from residual ``r`` (norm ``beta``): the update and its steps."""
+    """One restart cycle from residual ``r`` (norm ``beta``, ``m`` >= 1 steps at most).
+
+    Returns ``(update, steps, stalled)``: ``stalled`` when the least-squares
+    problem became singular (the preconditioned operator maps a direction to
+    zero), so further steps cannot reduce the residual.
+    """
     first = precond(r / beta)
     dtype = np.result_type(r.dtype, first.dtype)
     v = np.zeros((m + 1, r.shape[0]), dtype=dtype)
@@ -67,7 +74,7 @@ def _cycle(matvec, precond, r, beta, m, goal):
     cs, sn = np.zeros(m), np.zeros(m, dtype=dtype)
     g = np.zeros(m + 1, dtype=dtype)
     v[0], g[0] = r / beta, beta
-    steps = 0
+    steps, stalled = 0, False
     for k in range(m):
         z[k] = first if k == 0 else precond(v[k])
         w = matvec(z[k]).astype(dtype, copy=False)
@@ -81,14 +88,19 @@ def _cycle(matvec, precond, r, beta, m, goal):
                                     -np.conj(sn[i]) * h[i, k] + cs[i] * h[i + 1, k])
         cs[k], sn[k] = _givens(h[k, k], h[k + 1, k])
         h[k, k], h[k + 1, k] = cs[k] * h[k, k] + sn[k] * h[k + 1, k], 0.0
+        if h[k, k] == 0:  # singular: keep the k steps before
+            stalled = True
+            break
         g[k], g[k + 1] = cs[k] * g[k], -np.conj(sn[k]) * g[k]
         steps = k + 1
         if abs(g[k + 1]) <= goal or wnorm == 0:  # converged, or the exact solution found
             break
         if k + 1 < m:
             v[k + 1] = w / wnorm
+    if steps == 0:
+        return np.zeros_like(v[0]), 1, True
     y = np.linalg.solve(np.triu(h[:steps, :steps]), g[:steps])
-    return y @ z[:steps], steps
+    return y @ z[:steps], steps, stalled
 
 
 def fgmres(
@@ -108,7 +120,7 @@ def fgmres(
     matvec : callable
         ``x (N,) -> A x (N,)``.
     b : ndarray, shape (N,)
-        Right-hand side (real).
+        Right-hand side.
     precond : callable
         ``r (N,) -> z (N,)``, an approximate ``A^-1 r`` (may be complex).
     x0 : ndarray, shape (N,), optional
@@ -116,24 +128,33 @@ def fgmres(
     tol : float
         Relative residual to reach.
     maxiter : int
-        Most GMRES steps over all restarts.
+        Most GMRES steps over all restarts (>= 0).
     restart : int
-        Steps per cycle.
+        Steps per cycle (>= 1); memory about ``2 restart N`` complex numbers.
 
     Returns
     -------
     KrylovResult
         With ``x`` real when ``b`` and ``A`` are (the real part of the iterate).
+        For ``b = 0`` the solution ``x = 0`` is returned at once (residual 0;
+        ``start_residual`` 0 for a zero start, infinite otherwise).
     """
-    real = not np.iscomplexobj(b)
-    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=b.dtype)
-    bnorm = float(np.linalg.norm(b)) or 1.0
+    if restart < 1 or maxiter < 0:
+        raise ValueError(f"fgmres: restart={restart}, maxiter={maxiter}, expected restart >= 1 "
+                         "and maxiter >= 0")
+    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=np.result_type(b, x0))
+    bnorm = float(np.linalg.norm(b))
+    if bnorm == 0:
+        return KrylovResult(x=np.zeros_like(x), iterations=0, residual=0.0,
+                            start_residual=math.inf if x.any() else 0.0, converged=True)
     r = b - matvec(x)
+    real = not (np.iscomplexobj(b) or np.iscomplexobj(r))
+    x = x if real else x.astype(np.result_type(x, r))
     start = rel = float(np.linalg.norm(r)) / bnorm
-    done = 0
-    while rel > tol and done < maxiter:
+    done, stalled = 0, False
+    while rel > tol and done < maxiter and not stalled:
         m = min(restart, maxiter - done)
-        dx, steps = _cycle(matvec, precond, r, rel * bnorm, m, 0.5 * tol * bnorm)
+        dx, steps, stalled = _cycle(matvec, precond, r, rel * bnorm, m, 0.5 * tol * bnorm)
         x = x + (dx.real if real else dx)
         done += steps
         r = b - matvec(x)

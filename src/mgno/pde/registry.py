@@ -19,6 +19,12 @@ from mgno.errors import InputError
 STEADY, TRAJECTORY = "steady", "trajectory"
 
 
+#: Default most iterations of ``mgno predict --refine`` (multigrid-CG reaches 1e-8
+#: in 13 on the Darcy data at 211x211, benchmarks/RESULTS.md); a PDE whose solver
+#: needs more sets its own ``PDESpec.refine_maxiter``.
+REFINE_MAXITER = 200
+
+
 @dataclass(frozen=True)
 class PDESpec:
     """A registered data generator.
@@ -67,6 +73,8 @@ class PDESpec:
         The iterative solver that refines a prediction in ``equation``
         (``"mg-pcg"``; Helmholtz ``"fgmres-shifted-laplacian-mg"``), or None
         when there is none.
+    refine_maxiter : int
+        Default most iterations of a refinement (``--refine-maxiter``).
     """
 
     name: str
@@ -86,6 +94,7 @@ class PDESpec:
     equation: Callable[..., Any] | None = None
     equation_params: tuple[str, ...] = ()
     refine_method: str | None = "mg-pcg"
+    refine_maxiter: int = REFINE_MAXITER
 
 
 # --------------------------------------------------------------------------- generators
@@ -319,6 +328,9 @@ def _specs() -> list[PDESpec]:
             nonnegative=("sigma",), cost=_helmholtz_cost, equation=_helmholtz_equation,
             equation_params=("omega", "source_lo", "source_hi", "flux"),
             refine_method="fgmres-shifted-laplacian-mg",
+            # GMRES took up to 199 steps to 1e-6 from zero at 51 and 101 nodes
+            # (benchmarks/RESULTS.md): 200 would leave no margin
+            refine_maxiter=500,
         ),
         PDESpec(
             "pipe", STEADY,

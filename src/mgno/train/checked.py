@@ -47,7 +47,7 @@ class Checks:
     estimate: bool
     calibrate: str | os.PathLike | None
     tol: float | None
-    maxiter: int
+    maxiter: int | None
 
     def __post_init__(self) -> None:
         if self.calibrate is not None and not self.estimate:
@@ -118,7 +118,8 @@ def _refined(info: DatasetInfo, x: np.ndarray, pred: np.ndarray, bs: int,
              checks: Checks) -> tuple[np.ndarray, dict, dict[str, np.ndarray]]:
     """Refine every prediction to ``checks.tol``; NotConverged (nothing written) on a miss."""
     t0 = time.perf_counter()
-    parts = _per_chunk(info, x, pred, bs, lambda eq, p: refine(eq, p, checks.tol, checks.maxiter))
+    maxiter = checks.maxiter or equation_spec(info).refine_maxiter
+    parts = _per_chunk(info, x, pred, bs, lambda eq, p: refine(eq, p, checks.tol, maxiter))
     seconds = time.perf_counter() - t0
     iters = np.concatenate([p.iterations for p in parts])
     reached = np.concatenate([p.residual for p in parts])
@@ -127,11 +128,11 @@ def _refined(info: DatasetInfo, x: np.ndarray, pred: np.ndarray, bs: int,
         worst = int(np.argmax(np.where(ok, -np.inf, reached)))
         raise NotConverged(
             f"--refine {checks.tol:g}: {int((~ok).sum())} of {len(ok)} samples of {info.path} "
-            f"stopped at --refine-maxiter {checks.maxiter} above the tolerance (worst: sample "
+            f"stopped at --refine-maxiter {maxiter} above the tolerance (worst: sample "
             f"{worst}, relative residual {reached[worst]:.3g}); nothing written; expected a "
             "larger --refine-maxiter or a looser --refine"
         )
-    record = {"tol": checks.tol, "maxiter": checks.maxiter,
+    record = {"tol": checks.tol, "maxiter": maxiter,
               "method": equation_spec(info).refine_method, "seconds": seconds}
     outputs = np.concatenate([p.outputs for p in parts])
     return outputs, record, {"refine_iterations": iters, "refine_residual": reached}

@@ -23,7 +23,6 @@ from mgno.data.schema import (
 )
 from mgno.train.checked import Checks, predict_checked
 from mgno.train.hybrid import (
-    REFINE_MAXITER,
     check_maxiter,
     check_tolerance,
 )
@@ -152,7 +151,7 @@ def predict(
     estimate: bool = False,
     calibrate: str | os.PathLike | None = None,
     refine: float | None = None,
-    refine_maxiter: int = REFINE_MAXITER,
+    refine_maxiter: int | None = None,
 ) -> Path:
     """Write the run's predictions for the inputs of ``input`` to a new HDF5 file.
 
@@ -172,10 +171,12 @@ def predict(
     1``) iterates the equation's solver (multigrid-CG; Helmholtz: GMRES with a
     shifted-Laplacian multigrid) from each prediction to that relative residual
     and writes the refined fields in float64 (:class:`~mgno.errors.NotConverged`,
-    nothing written, if one misses it in ``refine_maxiter`` iterations).
+    nothing written, if one misses it in ``refine_maxiter`` iterations; default
+    the equation's, ``PDESpec.refine_maxiter``: 200, Helmholtz 500).
     """
     tol = None if refine is None else check_tolerance(refine)
-    checks = Checks(estimate, calibrate, tol, check_maxiter(refine_maxiter))
+    maxiter = None if refine_maxiter is None else check_maxiter(refine_maxiter)
+    checks = Checks(estimate, calibrate, tol, maxiter)
     with new_output(out, force, source=input, option="--out"):
         describe_run_transfer(run_dir, input, strategy)
         run = load_run(run_dir, device=device, strategy=strategy)

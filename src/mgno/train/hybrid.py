@@ -35,14 +35,13 @@ import numpy as np
 import torch
 
 from mgno.errors import InputError
+from mgno.pde.registry import REFINE_MAXITER
 
 #: A prediction is flagged when its estimated error exceeds this many times
 #: the median true error of the calibration set.
 FLAG_FACTOR = 3.0
 #: Version of the calibration record (``RUN_DIR/calibration.json``).
 CALIBRATION_VERSION = 1
-#: Default most multigrid-CG iterations of ``--refine``.
-REFINE_MAXITER = 200
 
 
 def check_tolerance(tol: Any, option: str = "--refine") -> float:
