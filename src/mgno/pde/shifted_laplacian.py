@@ -24,8 +24,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 #: Imaginary part of the shift, ``S = K - (1 - SHIFT i) k^2 M``: 0.2, not the
-#: textbook 0.5, which took 1.7-1.9x the GMRES steps on the helmholtz data at 51
-#: and 101 nodes per axis (benchmarks/RESULTS.md, issue 15).
+#: textbook 0.5, which took 2.7x and 1.7x the GMRES steps (medians) on the
+#: helmholtz data at 51 and 101 nodes per axis (benchmarks/RESULTS.md, issue 15).
 SHIFT = 0.2
 #: Damping of the Jacobi smoother and its sweeps before and after the coarse correction.
 JACOBI_WEIGHT, SWEEPS = 0.6, 2
