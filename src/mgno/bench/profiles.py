@@ -316,8 +316,8 @@ _PROFILES = {
         lambda: _cpu_profile(False),
         "Darcy smooth 64x64 1000/100/100, NS nu=1e-5 64x64 NS2 and 10 -> 10 100/10/20 "
         "trajectories each, mixed-BC elliptic 500/100/100; 12 epochs; about 2 h on 2 "
-        "cores with --jobs 2 --threads 1 without ns10 (estimated from the runs of each "
-        "task; ns10 not yet timed)"),
+        "cores with --jobs 2 --threads 1, plus about 40 min of one core for ns10 (measured "
+        "task by task)"),
     "cpu-quick": _Profile(
         lambda: _cpu_profile(True),
         "the cpu profile at 32x32 with 200/50/50 samples (NS 20/5/10), 10 epochs; "
@@ -341,7 +341,8 @@ _PROFILES = {
     "paper-cpu-quick": _Profile(
         lambda: _paper_profile(PAPER_CPU_QUICK),
         "the seven tasks at 32x32 (Helmholtz 51x51), 200 samples (NS 20 trajectories), "
-        "6 epochs; about 15 min with --jobs 2 --threads 1 (estimated)", PAPER_MODELS),
+        "6 epochs; 18 min with --jobs 1 --threads 1 on a loaded machine (measured)",
+        PAPER_MODELS),
 }
 
 
