@@ -91,7 +91,7 @@ def test_the_cpu_paper_profiles_are_scaled_for_two_cores():
         assert _recipe(tasks["ns"]).batch_size == 10
     # the titles of the profiles' list say what the tasks are
     assert "2.5 h" in list_profiles()["paper-cpu"]
-    assert "15 min" in list_profiles()["paper-cpu-quick"]
+    assert "18 min" in list_profiles()["paper-cpu-quick"]
 
 
 def test_the_cli_offers_every_profile():
