@@ -276,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     work, task = Path(args.work), data_task(args)
     meta = {"command": " ".join(["benchmarks/bench_coarse_to_fine.py", *sys.argv[1:]]),
             "data": dict(task.data.__dict__), "preset": PRESET,
-            "recipe": {**RECIPE, "epochs": args.epochs}, "threads": args.threads,
-            "machine": machine()}
+            "recipe": {**RECIPE, "epochs": args.epochs}, "threads": args.threads}
     try:
         runs = [] if not args.resume else finished_runs(args.out, meta)
         if not args.resume:
@@ -287,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     flush_denormals()
     torch.set_num_threads(args.threads)
+    meta["machine"] = machine()  # after the thread count is set: it records it
     ensure_data(work, task, device=None, progress=False, threads=args.threads)
     paths = data_paths(work, task)
     meta["data"]["paths"] = [str(p) for p in paths]
