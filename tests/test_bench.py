@@ -367,6 +367,26 @@ def test_targets_from_the_runs_own_records(tmp_path):
     assert not t["time_target_met_equal_load"]
     assert time_to_accuracy(curves["mgno"], 0.01) is None
     assert compare_targets({"mgno": rows["mgno"]}) is None
+    # a coarse-to-fine run: its coarse epochs (no val_rel_l2) cost less than a fine
+    # step each, so the equal-load ratio is not defined; the measured one still is
+    rows["mgno"]["val_curve"] = [[1, None, 2.0], [2, None, 2.0], [3, 0.2, 10.0]]
+    t = compare_targets(rows)
+    assert t["mgno_seconds_to_fno_best"] == 14.0 and t["mgno_epochs_to_fno_best"] == 3
+    assert t["time_ratio_equal_load"] is None
+
+
+def test_the_cpu_profile_trains_mgno_coarse_to_fine_on_darcy_and_fno_as_before(tmp_path):
+    from mgno.bench.runner import BenchConfig, _new_task_run, _spec, train_command
+
+    darcy = {t.name: t for t in get_profile("cpu")}["darcy"]
+    cfg = BenchConfig(tmp_path, profile="cpu")
+    tr = _new_task_run(darcy, cfg, tmp_path)
+    mgno, fno = (_spec(tr, family, cfg, code_version(), None) for family in ("mgno", "fno"))
+    assert (mgno.recipe["grid_schedule"], mgno.recipe["coarse_levels"]) == ("coarse-to-fine", 2)
+    assert "grid_schedule" not in fno.recipe
+    assert "--grid-schedule coarse-to-fine --coarse-levels 2" in train_command(mgno, tmp_path)
+    quick = {t.name: t for t in get_profile("cpu-quick")}["darcy"]
+    assert quick.family_train == {}  # not measured at 32x32
 
 
 def test_child_is_stopped_at_the_deadline():

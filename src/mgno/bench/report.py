@@ -67,10 +67,12 @@ def compare_targets(models: dict[str, dict]) -> dict[str, Any] | None:
         "time_ratio": None if t_m is None or not t_f else t_m / t_f,
     })
     out["time_target_met"] = out["time_ratio"] is not None and out["time_ratio"] <= TIME_TARGET
-    # the same ratio with every epoch costed by the equal-load step time
+    # the same ratio with every epoch costed by the equal-load step time (not
+    # defined for a grid schedule: its coarse epochs, without val_rel_l2, cost less)
     c_m, c_f = m.get("step_ms_per_sample"), f.get("step_ms_per_sample")
     equal = None
-    if c_m and c_f and reached and f["epochs_done"]:
+    coarse = any(v is None for _e, v, _s in m["val_curve"])
+    if c_m and c_f and reached and f["epochs_done"] and not coarse:
         equal = reached[0] * c_m / (f["epochs_done"] * c_f)
     out["time_ratio_equal_load"] = equal
     out["time_target_met_equal_load"] = equal is not None and equal <= TIME_TARGET

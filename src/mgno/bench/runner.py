@@ -235,7 +235,8 @@ def _data_entry(tr: _TaskRun, split: int, memo: dict | None) -> dict[str, Any] |
 def _spec(tr: _TaskRun, family: str, cfg: BenchConfig, code: dict, memo: dict | None
           ) -> RunSpec:
     return RunSpec(family=family, preset=tr.task.preset,
-                   model_overrides=dict(tr.task.models.get(family, {})), recipe=tr.recipe,
+                   model_overrides=dict(tr.task.models.get(family, {})),
+                   recipe={**tr.recipe, **tr.task.family_train.get(family, {})},
                    train_data=_data_entry(tr, 0, memo), val_data=_data_entry(tr, 1, memo),
                    device=cfg.resolved_device(), code=code)
 
