@@ -20,7 +20,7 @@ import numpy as np
 #: Krylov vectors kept before a restart (memory: about 2 RESTART N complex numbers,
 #: allocated for min(RESTART, maxiter) steps).
 #: Restarts hurt the near-resonant Helmholtz systems: GMRES(60) missed 1e-6 in
-#: 600 steps on 3 of 5 systems at 101x101 where GMRES(300) took 164-199.
+#: 600 steps on 4 of 5 systems at 101x101 where GMRES(300) took 139-168.
 RESTART = 300
 
 

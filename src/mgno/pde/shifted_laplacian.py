@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 #: Imaginary part of the shift, ``S = K - (1 - SHIFT i) k^2 M``: 0.2, not the
-#: textbook 0.5, which took 2.7x and 1.7x the GMRES steps (medians) on the
+#: textbook 0.5, which took 2.9x and 1.8x the GMRES steps (medians) on the
 #: helmholtz data at 51 and 101 nodes per axis (benchmarks/RESULTS.md, issue 15).
 SHIFT = 0.2
 #: Damping of the Jacobi smoother and its sweeps before and after the coarse correction.
