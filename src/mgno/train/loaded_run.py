@@ -107,11 +107,7 @@ class LoadedRun:
                              "(batch, " + ("channels" if self.task.steady else "window, channels")
                              + ", *grid)")
         steps = None if self.task.steady else (steps or self.train_config.steps_out)
-        out = []
-        with torch.no_grad():
-            for chunk in x.split(self.batch(batch_size)):
-                out.append(self.task.apply(self.predictor, chunk.to(self.device), steps).cpu())
-        return torch.cat(out).numpy()
+        return predict_arrays(self, x, steps, self.batch(batch_size)).numpy()
 
 
 def load_run(
@@ -264,7 +260,7 @@ def check_data_fits(run: LoadedRun, info: DatasetInfo) -> None:
 
 @torch.inference_mode()
 def predict_arrays(
-    run: LoadedRun, x: torch.Tensor, steps: int = 1, batch_size: int = 8
+    run: LoadedRun, x: torch.Tensor, steps: int | None = 1, batch_size: int = 8
 ) -> torch.Tensor:
     """Predictions of a loaded run, batch by batch.
 
