@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, machine, trained_run  # noqa: E402
+from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, given_or_trained_run, machine  # noqa: E402
 
 #: The shifted test sets: name -> (generator parameters, grid factor).
 SHIFTS = {
@@ -135,12 +135,9 @@ def main(argv=None) -> dict:
     out = args.out.resolve()
     size = sizes(args)
     t0 = time.perf_counter()
-    if args.run is None:
-        train = data_file(out / "data", "train", "darcy-smooth", size["n_train"],
-                          size["resolution"], 0)
-        run = trained_run(out, train, net=size["net"], epochs=size["epochs"], batch_size=8)
-    else:
-        run = args.run.resolve()
+    run = given_or_trained_run(args.run, out, n_train=size["n_train"],
+                               resolution=size["resolution"], net=size["net"],
+                               epochs=size["epochs"])
     files = test_sets(out / "data", size)
     rows = [measure(run, name, path, out) for name, path in files.items()]
     cal = json.loads((run / "calibration.json").read_text())

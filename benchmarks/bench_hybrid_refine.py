@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, machine, trained_run  # noqa: E402
+from hybrid_setup import FULL_NET, QUICK_NET, data_file, emit, given_or_trained_run, machine  # noqa: E402
 from timing import all_seconds  # noqa: E402
 
 
@@ -141,12 +141,9 @@ def main(argv=None) -> dict:
     out = args.out.resolve()
     size = sizes(args)
     t0 = time.perf_counter()
-    if args.run is None:
-        train = data_file(out / "data", "train", "darcy-smooth", 1000 if not args.quick else 80,
-                          size["train_resolution"], 0)
-        run_dir = trained_run(out, train, net=size["net"], epochs=size["epochs"], batch_size=8)
-    else:
-        run_dir = args.run.resolve()
+    run_dir = given_or_trained_run(args.run, out, n_train=80 if args.quick else 1000,
+                                   resolution=size["train_resolution"], net=size["net"],
+                                   epochs=size["epochs"])
     run = load_run(run_dir, device="cpu")
     grids = {}
     for g in size["grids"]:

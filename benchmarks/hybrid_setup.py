@@ -50,6 +50,15 @@ def trained_run(out: Path, data: Path, *, net: dict, epochs: int, batch_size: in
     return run
 
 
+def given_or_trained_run(given: Path | None, out: Path, *, n_train: int, resolution: int,
+                         net: dict, epochs: int) -> Path:
+    """``given`` (resolved), else a darcy-smooth run trained on ``n_train`` samples (seed 0)."""
+    if given is not None:
+        return given.resolve()
+    train = data_file(out / "data", "train", "darcy-smooth", n_train, resolution, 0)
+    return trained_run(out, train, net=net, epochs=epochs, batch_size=8)
+
+
 def machine() -> dict:
     """The machine and software a measurement ran on."""
     import os
