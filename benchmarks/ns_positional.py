@@ -1,4 +1,4 @@
-"""Train one NS2 variant on the cpu profile's Navier-Stokes data and record its errors.
+"""Train one Navier-Stokes variant on a bench's data (NS2 or 10 -> 10) and record its errors.
 
 The cpu profile's NS task (``mgno bench --profile cpu --tasks ns``): 64x64,
 100 / 10 / 20 trajectories, 12 epochs, lr 1e-3 OneCycle stepped per batch,
@@ -20,7 +20,17 @@ and writes everything, with the exact commands, to one JSON file::
         -- --model mgno --seed 0 --positional coords
 
 The data are the bench's (``BENCH/data/ns_{train,val,test}.h5``, made by
-``mgno bench --profile cpu --tasks ns`` or the same ``mgno generate`` calls).
+``mgno bench --profile cpu --tasks ns`` or the same ``mgno generate`` calls;
+``--prefix ns10`` takes the ``ns10`` task's files). Options after ``--`` come
+after the recipe, so they override it (``--epochs 10`` for the cpu-quick
+profile's task). ``--n 0`` leaves out the teacher-forced steps (the 10 -> 10
+protocol has no single step from one frame). The NS 10 -> 10 seeds 1 and 2 of
+benchmarks/RESULTS.md::
+
+    .venv/bin/python benchmarks/ns_positional.py --data-dir BENCH/data --prefix ns10 --n 0 \\
+        --run RUN --results JSON -- --model mgno --seed 1 --protocol 10-10 \\
+        --steps-in 10 --steps-out 10 --start-frame 1
+
 An interrupted training is resumed when the script is run again.
 """
 
@@ -75,10 +85,12 @@ def _mgno(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", required=True, type=Path, help="ns_{train,val,test}.h5")
+    p.add_argument("--data-dir", required=True, type=Path, help="PREFIX_{train,val,test}.h5")
+    p.add_argument("--prefix", default="ns", help="file names' prefix (default ns; ns10)")
     p.add_argument("--run", required=True, type=Path, help="run directory (created)")
     p.add_argument("--results", required=True, type=Path, help="JSON file to write")
-    p.add_argument("--n", type=int, default=20, help="trajectories per file, teacher-forced")
+    p.add_argument("--n", type=int, default=20,
+                   help="trajectories per file, teacher-forced (0: none)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: mgno train options")
     args = p.parse_args(argv)
@@ -86,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
            "MKL_NUM_THREADS": str(args.threads)}
     torch.set_num_threads(args.threads)
-    d = args.data_dir
-    train_args = ["train", "--data", str(d / "ns_train.h5"), "--val", str(d / "ns_val.h5"),
+    d, pre = args.data_dir, args.prefix
+    train_args = ["train", "--data", str(d / f"{pre}_train.h5"), "--val", str(d / f"{pre}_val.h5"),
                   "--out", str(args.run), *RECIPE, *extra, "--quiet"]
     resume = (args.run / "config.json").is_file()
     start = time.time()
@@ -96,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgno train: exit status {done.returncode}", file=sys.stderr)
         return done.returncode
     wall = time.time() - start
-    eval_args = ["eval", str(args.run), "--data", str(d / "ns_test.h5"), "--json"]
+    eval_args = ["eval", str(args.run), "--data", str(d / f"{pre}_test.h5"), "--json"]
     evaluated = _mgno(eval_args, env)
     if evaluated.returncode != 0:
         return evaluated.returncode
@@ -115,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": config["model"],
         "val_curve": [[r.get("epoch"), r.get("val_rel_l2"), r.get("seconds")] for r in history],
         "eval": json.loads(evaluated.stdout),
-        "teacher_forced": {path.name: teacher_forced(args.run, path, args.n)
-                           for path in (d / "ns_test.h5", d / "ns_train.h5")},
+        "teacher_forced": {} if args.n == 0 else {
+            path.name: teacher_forced(args.run, path, args.n)
+            for path in (d / f"{pre}_test.h5", d / f"{pre}_train.h5")},
         "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         "finished_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -124,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = result["eval"]
     print(f"{args.run.name}: rollout rel. L2 {ev.get('rel_l2'):.4f}; per step "
           + " ".join(f"{e:.3f}" for e in ev.get("rel_l2_per_step", [])))
-    print("teacher-forced (test): "
-          + " ".join(f"{e:.3f}" for e in result["teacher_forced"]["ns_test.h5"]["model"]))
+    for name, errors in result["teacher_forced"].items():
+        print(f"teacher-forced ({name}): " + " ".join(f"{e:.3f}" for e in errors["model"]))
     return 0
 
 
