@@ -329,7 +329,7 @@ def _specs() -> list[PDESpec]:
             equation_params=("omega", "source_lo", "source_hi", "flux"),
             refine_method="fgmres-shifted-laplacian-mg",
             # GMRES took up to 176 steps to 1e-6 from zero at 51 and 101 nodes and
-            # up to 229 at 33 (benchmarks/RESULTS.md): 200 would leave no margin
+            # up to 245 at 33 (benchmarks/RESULTS.md): 200 would leave no margin
             refine_maxiter=500,
         ),
         PDESpec(
